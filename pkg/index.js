@@ -1,0 +1,456 @@
+// zendesk-destination: Segment identify/track/group events to Zendesk.
+//
+// The engine (WebAssembly) decides every request and every outcome; this host performs the requests with
+// `fetch` and owns everything that needs a clock or a socket: timeouts, retries, pacing, ordering, OAuth
+// refresh and shutdown. The same code runs in Node ≥ 20, browsers and edge runtimes (no Node imports).
+import { stringify } from "./host/json.js";
+import { isInvalidToken, TokenRefresher } from "./host/oauth.js";
+import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
+import { Pacer } from "./host/pacing.js";
+import { redactRequest } from "./host/redact.js";
+import { backoffDelay, classify, header, parseRetryAfter, retryPolicy } from "./host/retry.js";
+
+export { redactHeaders, redactRequest } from "./host/redact.js";
+export { eventKeys } from "./host/ordering.js";
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/** Code of the outcome an event gets when the destination is closed before the event finished. */
+export const CANCELLED = "cancelled";
+
+/** Thrown (rejected) by `createDestination` for bad settings. `errors` lists `{key, code, message}`. */
+export class SettingsError extends Error {
+  constructor(message, errors) {
+    super(message);
+    this.name = "SettingsError";
+    this.code = "invalid_settings";
+    this.errors = errors;
+  }
+}
+
+class Cancelled extends Error {
+  constructor() {
+    super("cancelled");
+    this.name = "Cancelled";
+  }
+}
+
+function defaultSleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Rejects as soon as `signal` aborts, whatever `promise` does. */
+function abortable(promise, signal) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+// Loaded on first use (not a static import) so that the host works with an injected engine, too.
+async function engineBindings(source) {
+  const { loadEngine } = await import("./engine.js");
+  return loadEngine(source);
+}
+
+function settingsError(thrown) {
+  const errors = Array.isArray(thrown?.errors) ? thrown.errors.map((e) => ({ key: e.key, code: e.code, message: e.message })) : [];
+  const message = errors.length
+    ? `invalid settings: ${errors.map((e) => (e.message && e.key && String(e.message).includes(e.key) ? e.message : `${e.key}: ${e.message}`)).join("; ")}`
+    : `invalid settings: ${thrown?.message ?? String(thrown)}`;
+  return new SettingsError(message, errors);
+}
+
+function hostOutcome(code, message, { retryable = true, status = "failed", warnings = [] } = {}) {
+  return { status, code, message, warnings, retryable, mapping: [] };
+}
+
+/**
+ * Checks settings without building a destination.
+ * @returns {Promise<{key: string, code: string, message: string}[]>} empty when the settings are usable
+ */
+export async function validateSettings(settings, options = {}) {
+  const engine = options.engine ?? (await engineBindings(options.wasm));
+  return engine.validateSettings(settings);
+}
+
+/**
+ * Builds a destination. Resolves once the engine is loaded and the settings are checked; rejects with a
+ * `SettingsError` (`code: "invalid_settings"`, `errors: [{key, code, message}]`) for bad settings.
+ */
+export async function createDestination(settings, options = {}) {
+  const engine = options.engine ?? (await engineBindings(options.wasm));
+  let destination;
+  try {
+    destination = new engine.Destination(settings);
+  } catch (thrown) {
+    throw settingsError(thrown);
+  }
+  return new ZendeskDestination(engine, destination, settings, options);
+}
+
+export class ZendeskDestination {
+  #engine;
+  #destination;
+  #settings;
+  #fetch;
+  #now;
+  #sleep;
+  #random;
+  #timeoutMs;
+  #policy;
+  #logger;
+  #pacer;
+  #locks = new KeyedLocks();
+  #oauth = null;
+  #concurrency;
+  #closing = new AbortController(); // close(): events that have not started are cancelled
+  #stopping = new AbortController(); // grace over: requests and waits in progress are abandoned
+  #pending = new Set();
+  #planDestinations = new WeakMap();
+  #stats = { events: 0, outcomes: {}, requests: 0, retries: 0, rateLimited: 0, timeouts: 0, networkErrors: 0, uncertain: 0, refreshes: 0 };
+  #closed = null;
+
+  constructor(engine, destination, settings, options = {}) {
+    this.#engine = engine;
+    this.#destination = destination;
+    this.#settings = settings;
+    const fetchImpl = options.fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== "function") throw new TypeError("options.fetch must be a function (no global fetch here)");
+    this.#fetch = fetchImpl;
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? defaultSleep;
+    this.#random = options.random ?? Math.random;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#policy = retryPolicy(options.retry);
+    this.#logger = typeof options.logger === "function" ? options.logger : null;
+    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#pacer = new Pacer({ now: this.#now, sleep: (ms, signal) => this.#wait(ms, signal) });
+    if (options.oauthRefresh) {
+      this.#oauth = new TokenRefresher(options.oauthRefresh, {
+        fetchOnce: (request) => this.#fetchOnce(request),
+        onTokens: options.onTokens,
+        log: (entry) => this.#log(entry),
+      });
+    }
+  }
+
+  /** Delivers one event (a value or JSON text). Never rejects: every failure is an outcome. */
+  deliver(event) {
+    return this.#schedule(event, null);
+  }
+
+  /**
+   * Delivers events, outcomes in input order. Events touching the same user or organization go one at a
+   * time in input order; others concurrently, up to `concurrency` (default 8). `onOutcome(outcome, index)`
+   * is called as each event finishes.
+   */
+  deliverAll(events, { concurrency = this.#concurrency, onOutcome } = {}) {
+    const limiter = new Limiter(concurrency);
+    const list = Array.from(events);
+    return Promise.all(
+      list.map((event, index) =>
+        this.#schedule(event, limiter).then((outcome) => {
+          if (onOutcome) {
+            try {
+              onOutcome(outcome, index);
+            } catch (error) {
+              this.#log({ type: "callback_error", callback: "onOutcome", message: String(error?.message ?? error) });
+            }
+          }
+          return outcome;
+        }),
+      ),
+    );
+  }
+
+  /**
+   * The dry run: the whole conversation for `event` against an in-memory simulated account, nothing sent.
+   * `account` is seed data for a fresh simulator (`{users, organizations, memberships, userFields,
+   * organizationFields}`), or a simulator from `createSimulator()` to carry state from one plan to the next.
+   * @returns {Promise<{outcome, requests: {request, response}[]}>} requests with Authorization redacted
+   */
+  async plan(event, { account } = {}) {
+    let simulator = account;
+    if (!simulator || typeof simulator.handle !== "function") {
+      const { createSimulator } = await import("./simulator.js");
+      simulator = createSimulator(this.#planSimulatorOptions());
+      if (account) simulator.seed(account);
+    }
+    let destination = this.#planDestinations.get(simulator);
+    if (!destination) {
+      destination = new this.#engine.Destination(this.#settings);
+      this.#planDestinations.set(simulator, destination);
+    }
+    const requests = [];
+    const outcome = await this.#converse(event, destination, async (request) => {
+      const response = await simulator.handle({ ...request, headers: { ...request.headers } });
+      const answer = { status: response.status, headers: { ...(response.headers ?? {}) }, body: response.body ?? "" };
+      requests.push({ request: redactRequest(request), response: answer });
+      return answer;
+    });
+    return { outcome, requests };
+  }
+
+  /** Counters since creation: events, outcomes by status, requests, retries, rate-limited answers, … */
+  stats() {
+    return { ...this.#stats, outcomes: { ...this.#stats.outcomes }, refreshes: this.#oauth?.refreshes ?? 0, pacedMs: this.#pacer.pacedMs, pending: this.#pending.size };
+  }
+
+  /**
+   * Graceful shutdown. Events not yet started get the `cancelled` outcome at once; events in progress
+   * may finish within `timeoutMs` (default 10 s), after which their requests are abandoned and they get
+   * the `cancelled` outcome too. Resolves when every event has its outcome. Later calls to `deliver`
+   * resolve to `cancelled` immediately.
+   */
+  close({ timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS } = {}) {
+    this.#closed ??= (async () => {
+      this.#closing.abort(new Cancelled());
+      const all = Promise.allSettled([...this.#pending]);
+      if (this.#pending.size > 0 && timeoutMs > 0) {
+        const grace = new AbortController();
+        await Promise.race([all, this.#sleep(timeoutMs, grace.signal).catch(() => {})]);
+        grace.abort();
+      }
+      this.#stopping.abort(new Cancelled());
+      await all;
+      this.#destination.free?.();
+    })();
+    return this.#closed;
+  }
+
+  /** Same as `close()`. */
+  stop(options) {
+    return this.close(options);
+  }
+
+  // ---- scheduling ----
+
+  #schedule(event, limiter) {
+    this.#stats.events++;
+    if (this.#closing.signal.aborted) {
+      return Promise.resolve(this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
+    }
+    const lock = this.#locks.acquire(eventKeys(event));
+    const task = (async () => {
+      let release = null;
+      try {
+        await abortable(lock.ready, this.#closing.signal);
+        if (limiter) release = await limiter.acquire(this.#closing.signal);
+      } catch {
+        lock.release();
+        return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
+      }
+      try {
+        return this.#count(await this.#converse(event, this.#destination, (request, context) => this.#perform(request, context)));
+      } finally {
+        release?.();
+        lock.release();
+      }
+    })();
+    this.#pending.add(task);
+    task.finally(() => this.#pending.delete(task));
+    return task;
+  }
+
+  #count(outcome) {
+    const status = outcome?.status ?? "unknown";
+    this.#stats.outcomes[status] = (this.#stats.outcomes[status] ?? 0) + 1;
+    return outcome;
+  }
+
+  /** Runs one engine conversation; `perform(request, context)` answers each request. */
+  async #converse(event, destination, perform) {
+    const input = typeof event === "string" ? event : stringify(event);
+    const context = { warnings: [], sent: 0 };
+    let conversation;
+    try {
+      conversation = destination.begin(input, this.#now());
+      let step = conversation.step();
+      while (step.kind === "request") {
+        const answer = await perform(step.request, context);
+        step = conversation.respond(answer);
+      }
+      const outcome = { ...step.outcomes[0] };
+      if (context.warnings.length) outcome.warnings = [...(outcome.warnings ?? []), ...context.warnings];
+      return outcome;
+    } catch (error) {
+      if (error instanceof Cancelled) {
+        const landed = context.sent > 0 ? ` ${context.sent} request(s) had been sent and may have landed.` : "";
+        return hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`, { warnings: context.warnings });
+      }
+      this.#log({ type: "engine_error", message: String(error?.message ?? error) });
+      return hostOutcome("internal_error", `the engine failed on this event: ${error?.message ?? String(error)}`, { retryable: false });
+    } finally {
+      conversation?.free?.();
+    }
+  }
+
+  // ---- one request: pacing, retries, OAuth ----
+
+  async #perform(request, context) {
+    const policy = this.#policy;
+    const started = this.#now();
+    let failures = 0; // attempts that failed with 5xx/409/timeout/network
+    let rateLimited = 0;
+    let refreshed = false;
+    const signal = this.#stopping.signal;
+    for (let attempt = 1; ; attempt++) {
+      await this.#pacer.before(request, signal);
+      const sent = this.#oauth ? this.#oauth.authorize(request) : request;
+      context.sent++;
+      const answer = await this.#fetchOnce(sent, signal);
+      this.#pacer.after(request, answer);
+
+      if (this.#oauth && !refreshed && isInvalidToken(answer)) {
+        refreshed = true;
+        const authorization = header(sent.headers, "authorization");
+        if (await this.#oauth.refresh(request, authorization)) continue;
+        return this.#forEngine(answer);
+      }
+
+      const kind = classify(request, answer);
+      if (kind === "done") return this.#forEngine(answer);
+      if (kind === "uncertain") {
+        this.#stats.uncertain++;
+        const what = answer.error === "timeout" ? "timed out" : "lost its connection";
+        const warning = `${request.method} ${new URL(request.url).pathname} ${what} and was not retried: it writes a new record each time, and it may have landed`;
+        context.warnings.push(warning);
+        this.#log({ type: "not_retried", method: request.method, url: request.url, error: answer.error, attempt });
+        return this.#forEngine(answer);
+      }
+
+      let delayMs;
+      if (kind === "rate_limited") {
+        this.#stats.rateLimited++;
+        rateLimited++;
+        delayMs = parseRetryAfter(header(answer.headers, "retry-after"), this.#now(), policy.maxRetryAfterMs) ?? backoffDelay(rateLimited, policy, this.#random);
+        // 429s don't use up maxAttempts (nothing was written); they are bounded by maxTotalMs, and by
+        // 10 × maxAttempts as a backstop against a server that answers 429 forever with Retry-After: 0.
+        if (rateLimited >= policy.maxAttempts * 10) return this.#forEngine(answer);
+      } else {
+        failures++;
+        if (failures >= policy.maxAttempts) return this.#forEngine(answer);
+        delayMs = backoffDelay(failures, policy, this.#random);
+        // 503 with Retry-After is a transient database timeout: wait at least that long.
+        const retryAfter = parseRetryAfter(header(answer.headers, "retry-after"), this.#now(), policy.maxRetryAfterMs);
+        if (retryAfter !== null) delayMs = Math.max(delayMs, retryAfter);
+      }
+      if (this.#now() - started + delayMs > policy.maxTotalMs) return this.#forEngine(answer);
+      this.#stats.retries++;
+      this.#log({
+        type: "retry",
+        method: request.method,
+        url: request.url,
+        status: answer.status,
+        ...(answer.error ? { error: answer.error } : {}),
+        attempt,
+        delayMs,
+      });
+      if (kind === "rate_limited") this.#pacer.rateLimited(request, answer, delayMs);
+      else await this.#wait(delayMs, signal);
+    }
+  }
+
+  /** The engine's view of an answer: `{status, headers, body}` or `{status: 0, error}`. */
+  #forEngine(answer) {
+    if (answer.status === 0) return { status: 0, error: answer.error };
+    return { status: answer.status, headers: answer.headers, body: answer.body };
+  }
+
+  /** One HTTP exchange with a timeout. Never rejects except with Cancelled when the destination stops. */
+  async #fetchOnce(request, signal = this.#stopping.signal) {
+    if (signal.aborted) throw new Cancelled();
+    const controller = new AbortController();
+    let reason = null;
+    const timer = setTimeout(() => {
+      reason = "timeout";
+      controller.abort();
+    }, this.#timeoutMs);
+    const onStop = () => {
+      reason = "cancelled";
+      controller.abort();
+    };
+    signal.addEventListener("abort", onStop, { once: true });
+    this.#stats.requests++;
+    const started = this.#now();
+    this.#log({ type: "request", method: request.method, url: request.url });
+    try {
+      const response = await this.#fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? undefined,
+        signal: controller.signal,
+      });
+      const body = await response.text();
+      const headers = {};
+      response.headers.forEach((value, key) => {
+        headers[key] = value;
+      });
+      const answer = { status: response.status, headers, body };
+      this.#log({ type: "response", method: request.method, url: request.url, status: response.status, durationMs: this.#now() - started });
+      return answer;
+    } catch (error) {
+      if (reason === "cancelled") throw new Cancelled();
+      const code = error?.cause?.code ?? error?.code;
+      const answer = reason === "timeout" ? { status: 0, error: "timeout" } : { status: 0, error: "network", sent: !NOT_SENT_CODES.has(code) };
+      if (reason === "timeout") this.#stats.timeouts++;
+      else this.#stats.networkErrors++;
+      this.#log({ type: "response", method: request.method, url: request.url, status: 0, error: answer.error, ...(code ? { cause: String(code) } : {}), durationMs: this.#now() - started });
+      return answer;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onStop);
+    }
+  }
+
+  async #wait(ms, signal = this.#stopping.signal) {
+    if (ms <= 0) return;
+    try {
+      await abortable(Promise.resolve(this.#sleep(ms, signal)), signal);
+    } catch (error) {
+      if (signal.aborted) throw new Cancelled();
+      throw error;
+    }
+  }
+
+  #planSimulatorOptions() {
+    // The dry run's account accepts the settings' own credentials, whatever they are.
+    return {};
+  }
+
+  #log(entry) {
+    if (!this.#logger) return;
+    try {
+      this.#logger({ time: this.#now(), ...entry });
+    } catch {
+      // a logger's failure is not the event's
+    }
+  }
+}
