@@ -1,0 +1,25 @@
+// Loads the WebAssembly engine once, the same way in Node, browsers and edge runtimes.
+import init, * as bindings from "./wasm/zendesk_destination.js";
+
+let loading;
+
+/**
+ * Resolves to the engine's bindings (`Destination`, `validateSettings`).
+ * `source` is optional: a `WebAssembly.Module`, bytes, a URL or a `Response`, for runtimes that bundle
+ * the .wasm themselves. Without it, Node reads the file beside this module and browsers fetch it.
+ */
+export function loadEngine(source) {
+  loading ??= (async () => {
+    if (source !== undefined) {
+      await init({ module_or_path: source });
+    } else if (typeof process !== "undefined" && process.versions?.node) {
+      const { readFile } = await import("node:fs/promises");
+      const bytes = await readFile(new URL("./wasm/zendesk_destination_bg.wasm", import.meta.url));
+      await init({ module_or_path: bytes });
+    } else {
+      await init();
+    }
+    return bindings;
+  })();
+  return loading;
+}

@@ -1,0 +1,61 @@
+// Builds the engine into pkg/wasm/: cargo (release, wasm32) → wasm-bindgen (--target web) → wasm-opt.
+// Skips all of it when nothing under src/ or the manifests changed since the last build.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { ensureAll, root, run } from "./toolchain.mjs";
+
+const OUT = join(root, "pkg", "wasm");
+const WASM = join(OUT, "zendesk_destination_bg.wasm");
+const STAMP = join(root, ".build-stamp");
+export const SIZE_LIMIT_RAW = 250 * 1024;
+export const SIZE_LIMIT_GZIP = 100 * 1024;
+
+function sourceHash() {
+  const hash = createHash("sha256");
+  const walk = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else hash.update(path).update(readFileSync(path));
+    }
+  };
+  walk(join(root, "src"));
+  for (const file of ["Cargo.toml", "Cargo.lock", "scripts/build.mjs"]) hash.update(readFileSync(join(root, file)));
+  return hash.digest("hex");
+}
+
+export function build({ force = false } = {}) {
+  ensureAll();
+  const hash = sourceHash();
+  if (!force && existsSync(WASM) && existsSync(STAMP) && readFileSync(STAMP, "utf8") === hash) {
+    reportSize();
+    return;
+  }
+  run("cargo", ["build", "--release", "--lib", "--target", "wasm32-unknown-unknown"]);
+  const built = join(root, "target", "wasm32-unknown-unknown", "release", "zendesk_destination.wasm");
+  run("wasm-bindgen", [built, "--out-dir", OUT, "--target", "web", "--typescript"]);
+  const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
+  run(wasmOpt, [WASM, "-Oz", "--strip-debug", "--strip-producers", "-o", WASM]);
+  writeFileSync(STAMP, hash);
+  reportSize();
+}
+
+function reportSize() {
+  const bytes = readFileSync(WASM);
+  const raw = bytes.length;
+  const gzip = gzipSync(bytes, { level: 9 }).length;
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  console.log(`pkg/wasm/zendesk_destination_bg.wasm: ${kb(raw)} raw, ${kb(gzip)} gzipped (limits 250 KB, 100 KB)`);
+  if (raw > SIZE_LIMIT_RAW || gzip > SIZE_LIMIT_GZIP) throw new Error("the WebAssembly module is over its size budget");
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    build({ force: process.argv.includes("--force") });
+  } catch (error) {
+    console.error(`build failed: ${error.message}`);
+    process.exit(1);
+  }
+}

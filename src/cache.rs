@@ -1,0 +1,118 @@
+//! What the engine remembers across events for the life of a destination: custom-field catalogs and
+//! the Zendesk ids it has seen, so that steady-state traffic pays no catalog or id lookups.
+
+use std::collections::HashMap;
+
+use crate::mapping::FieldType;
+
+/// Each map is cleared when it reaches this many entries: memory stays bounded on endless streams.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Clone, Debug)]
+pub struct FieldInfo {
+    pub field_type: FieldType,
+    pub active: bool,
+}
+
+/// Custom fields by key.
+pub type Catalog = HashMap<String, FieldInfo>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    User,
+    Organization,
+}
+
+impl FieldKind {
+    /// The API collection: `user_fields` / `organization_fields`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            FieldKind::User => "user_fields",
+            FieldKind::Organization => "organization_fields",
+        }
+    }
+
+    /// The singular wrapper key: `user_field` / `organization_field`.
+    pub fn member(self) -> &'static str {
+        match self {
+            FieldKind::User => "user_field",
+            FieldKind::Organization => "organization_field",
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Cache {
+    user_fields: Option<Catalog>,
+    organization_fields: Option<Catalog>,
+    users_by_email: HashMap<String, u64>,
+    users_by_external_id: HashMap<String, u64>,
+    organizations_by_external_id: HashMap<String, u64>,
+}
+
+/// Zendesk matches emails and external ids case-insensitively.
+fn key(value: &str) -> String {
+    value.to_lowercase()
+}
+
+fn remember(map: &mut HashMap<String, u64>, value: &str, id: u64) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key(value), id);
+}
+
+impl Cache {
+    pub fn catalog(&self, kind: FieldKind) -> Option<&Catalog> {
+        match kind {
+            FieldKind::User => self.user_fields.as_ref(),
+            FieldKind::Organization => self.organization_fields.as_ref(),
+        }
+    }
+
+    pub fn set_catalog(&mut self, kind: FieldKind, catalog: Catalog) {
+        match kind {
+            FieldKind::User => self.user_fields = Some(catalog),
+            FieldKind::Organization => self.organization_fields = Some(catalog),
+        }
+    }
+
+    pub fn add_field(&mut self, kind: FieldKind, key: &str, info: FieldInfo) {
+        let slot = match kind {
+            FieldKind::User => &mut self.user_fields,
+            FieldKind::Organization => &mut self.organization_fields,
+        };
+        slot.get_or_insert_with(Catalog::new).insert(key.to_string(), info);
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Option<u64> {
+        self.users_by_email.get(&key(email)).copied()
+    }
+
+    pub fn user_by_external_id(&self, external_id: &str) -> Option<u64> {
+        self.users_by_external_id.get(&key(external_id)).copied()
+    }
+
+    pub fn organization_by_external_id(&self, external_id: &str) -> Option<u64> {
+        self.organizations_by_external_id.get(&key(external_id)).copied()
+    }
+
+    pub fn remember_user(&mut self, id: u64, email: Option<&str>, external_id: Option<&str>) {
+        if let Some(email) = email {
+            remember(&mut self.users_by_email, email, id);
+        }
+        if let Some(external_id) = external_id {
+            remember(&mut self.users_by_external_id, external_id, id);
+        }
+    }
+
+    pub fn remember_organization(&mut self, id: u64, external_id: &str) {
+        remember(&mut self.organizations_by_external_id, external_id, id);
+    }
+
+    /// A cached id that Zendesk no longer knows (deleted or merged): forget every name for it.
+    pub fn forget_user(&mut self, id: u64) {
+        self.users_by_email.retain(|_, v| *v != id);
+        self.users_by_external_id.retain(|_, v| *v != id);
+    }
+}

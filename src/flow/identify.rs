@@ -1,0 +1,130 @@
+//! identify: look the user up by email → (resolve the organization to leave) → create missing custom
+//! fields → write the user → (delete the membership).
+
+use serde_json::{Map, Value};
+
+use super::zendesk::created_id;
+use super::{with_report, Flow};
+use crate::cache::FieldKind;
+use crate::event::Event;
+use crate::mapping::identify::{user_plan, UserPlan};
+use crate::mapping::Report;
+use crate::outcome::{Code, Outcome};
+
+pub(super) async fn identify(flow: &Flow, event: &Event, traits: &Map<String, Value>) -> Outcome {
+    let settings = &flow.settings;
+    let plan = match user_plan(traits, event.user_id.as_deref(), settings.verified, settings.remove_users_from_organizations) {
+        Ok(plan) => plan,
+        Err(outcome) => return outcome,
+    };
+    if plan.email.is_none() && event.user_id.is_none() {
+        return with_report(
+            Outcome::new(Code::MissingUserId, "identify needs `traits.email` or a `userId` to match a Zendesk user; nothing was sent"),
+            plan.report,
+        );
+    }
+    let mut report = Report::default();
+    let UserPlan { attributes, email, organization_id, custom, removal, report: plan_report } = plan;
+    report.warnings = plan_report.warnings;
+    report.mapping = plan_report.mapping;
+    let outcome = write_user(flow, event, attributes, email, organization_id, custom, removal, &mut report).await;
+    with_report(outcome.unwrap_or_else(|failure| failure), report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_user(
+    flow: &Flow,
+    event: &Event,
+    mut attributes: Map<String, Value>,
+    email: Option<String>,
+    organization_id: Option<u64>,
+    custom: Vec<crate::mapping::CustomValue>,
+    removal: Option<String>,
+    report: &mut Report,
+) -> Result<Outcome, Outcome> {
+    // 1. Match on email; several matches → nothing is updated.
+    let existing = match &email {
+        Some(email) => {
+            let users = flow.users_by_email(email).await?;
+            if users.len() > 1 {
+                return Err(Outcome::new(
+                    Code::AmbiguousUser,
+                    format!("{} Zendesk users have the email {email}; nothing was updated", users.len()),
+                ));
+            }
+            users.first().map(|u| u.id)
+        }
+        None => None,
+    };
+
+    // 2. The organization to leave, and never (re)join it in the same write.
+    let leaving = match &removal {
+        Some(company_id) => {
+            let found = flow.organization_for_removal(company_id, report).await?;
+            if let Some(org) = found {
+                let same = organization_id == Some(org) || attributes.get("organization_id").map(|v| v.to_string()).as_deref() == Some(company_id.as_str());
+                if same && attributes.remove("organization_id").is_some() {
+                    report.warn(format!("organizationId {org} was not written: this identify removes the user from that organization"));
+                }
+            }
+            found
+        }
+        None => None,
+    };
+
+    // 3. Custom fields, then the user.
+    let user_fields = flow.custom_fields(FieldKind::User, custom, report).await?;
+    if !user_fields.is_empty() {
+        attributes.insert("user_fields".into(), Value::Object(user_fields));
+    }
+    let body = serde_json::json!({ "user": attributes });
+    let (request, doing) = match existing {
+        Some(id) => (flow.api.put(&format!("/users/{id}"), &body), "updating the user"),
+        None => (flow.api.post("/users/create_or_update", &body), "creating or updating the user"),
+    };
+    let response = flow.exchange.send(request).await;
+    let answer = super::zendesk::expect_json(&response, doing)?;
+    let user_id = created_id(&answer, "user")?;
+    flow.cache.borrow_mut().remember_user(user_id, email.as_deref(), event.user_id.as_deref());
+    let verb = if response.status == 201 { "created" } else { "updated" };
+    let mut message = format!("user {user_id} {verb}");
+
+    // 4. The membership removal.
+    if let Some(org) = leaving {
+        let response = flow.exchange.send(flow.api.delete(&format!("/users/{user_id}/organizations/{org}"))).await;
+        match response.status {
+            200..=299 => message.push_str(&format!("; removed from organization {org}")),
+            404 => report.warn(format!("user {user_id} was not a member of organization {org}: nothing to remove")),
+            _ => return Err(response.failure(&format!("removing user {user_id} from organization {org}"))),
+        }
+    }
+    Ok(Outcome::delivered(message))
+}
+
+impl Flow {
+    /// The organization named by `traits.company.id`: by `external_id`, else the id itself when numeric.
+    async fn organization_for_removal(&self, company_id: &str, report: &mut Report) -> Result<Option<u64>, Outcome> {
+        let cached = self.cache.borrow().organization_by_external_id(company_id);
+        if let Some(id) = cached {
+            return Ok(Some(id));
+        }
+        let found = self.organizations_by_external_id(company_id).await?;
+        match found.as_slice() {
+            [id] => {
+                self.cache.borrow_mut().remember_organization(*id, company_id);
+                Ok(Some(*id))
+            }
+            [] => match company_id.parse::<u64>() {
+                Ok(id) => Ok(Some(id)),
+                Err(_) => {
+                    report.warn(format!("no Zendesk organization has external_id {company_id}: no membership to remove"));
+                    Ok(None)
+                }
+            },
+            many => Err(Outcome::new(
+                Code::AmbiguousOrganization,
+                format!("{} Zendesk organizations match company id {company_id}; nothing was updated", many.len()),
+            )),
+        }
+    }
+}

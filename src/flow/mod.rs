@@ -1,0 +1,185 @@
+//! The step-by-step conversations. Each flow is an `async fn` that awaits one Zendesk answer at a time;
+//! it runs on no executor: [`Conversation`] polls it with a no-op waker, hands out the request it is
+//! waiting on, and polls again when the host brings the response. No clocks, no sockets.
+
+mod fields;
+mod group;
+mod identify;
+mod track;
+mod zendesk;
+
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::cache::Cache;
+use crate::event::{Call, Event};
+use crate::outcome::{Code, Outcome};
+use crate::request::{Api, RequestDescriptor};
+use crate::response::Response;
+use crate::settings::Settings;
+
+/// What the host does next: perform a request, or read the outcomes.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Step {
+    Request { request: RequestDescriptor },
+    /// One outcome per event the conversation carries (one today; batches will carry several).
+    Done { outcomes: Vec<Outcome> },
+}
+
+/// The request a flow waits on, and the response the host brought for it.
+#[derive(Default)]
+struct Channel {
+    outgoing: Option<RequestDescriptor>,
+    incoming: Option<Response>,
+}
+
+/// The flows' only way out: send a request, wait for its response.
+#[derive(Clone)]
+struct Exchange(Rc<RefCell<Channel>>);
+
+impl Exchange {
+    async fn send(&self, request: RequestDescriptor) -> Response {
+        self.0.borrow_mut().outgoing = Some(request);
+        Reply(&self.0).await
+    }
+}
+
+struct Reply<'a>(&'a RefCell<Channel>);
+
+impl Future for Reply<'_> {
+    type Output = Response;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Response> {
+        match self.0.borrow_mut().incoming.take() {
+            Some(response) => Poll::Ready(response),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Everything a flow may use: the settings, the request builder, the shared cache, the exchange.
+struct Flow {
+    settings: Rc<Settings>,
+    api: Rc<Api>,
+    cache: Rc<RefCell<Cache>>,
+    exchange: Exchange,
+    now_ms: f64,
+}
+
+/// One event's conversation with Zendesk.
+pub struct Conversation {
+    future: Option<Pin<Box<dyn Future<Output = Outcome>>>>,
+    channel: Rc<RefCell<Channel>>,
+    step: Step,
+}
+
+impl Conversation {
+    /// A conversation that ended before any request (an invalid or skipped event).
+    pub fn finished(outcome: Outcome) -> Conversation {
+        Conversation { future: None, channel: Rc::default(), step: Step::Done { outcomes: vec![outcome] } }
+    }
+
+    /// The current step: the request to perform, or the outcomes.
+    pub fn step(&self) -> &Step {
+        &self.step
+    }
+
+    /// Takes the response to the current request and returns the next step.
+    /// Once done, further responses change nothing.
+    pub fn respond(&mut self, response: Response) -> &Step {
+        if self.future.is_some() {
+            self.channel.borrow_mut().incoming = Some(response);
+            self.advance();
+        }
+        &self.step
+    }
+
+    fn advance(&mut self) {
+        let Some(future) = self.future.as_mut() else { return };
+        let mut context = Context::from_waker(Waker::noop());
+        self.step = match future.as_mut().poll(&mut context) {
+            Poll::Ready(outcome) => {
+                self.future = None;
+                Step::Done { outcomes: vec![outcome] }
+            }
+            Poll::Pending => match self.channel.borrow_mut().outgoing.take() {
+                Some(request) => Step::Request { request },
+                None => {
+                    self.future = None;
+                    Step::Done {
+                        outcomes: vec![Outcome::new(Code::UnexpectedResponse, "internal: the flow stopped without a request")],
+                    }
+                }
+            },
+        };
+    }
+}
+
+/// A configured destination: settings, and what it has learned so far (shared by its conversations).
+pub struct Destination {
+    settings: Rc<Settings>,
+    api: Rc<Api>,
+    cache: Rc<RefCell<Cache>>,
+}
+
+impl Destination {
+    pub fn new(settings: Settings) -> Destination {
+        Destination { api: Rc::new(Api::new(&settings)), settings: Rc::new(settings), cache: Rc::default() }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Starts the conversation for one event; `now_ms` (milliseconds since the epoch) is the only clock.
+    pub fn begin(&self, event: &Value, now_ms: f64) -> Conversation {
+        let event = match Event::parse(event) {
+            Ok(event) => event,
+            Err(outcome) => return Conversation::finished(outcome),
+        };
+        let channel: Rc<RefCell<Channel>> = Rc::default();
+        let flow = Flow {
+            settings: self.settings.clone(),
+            api: self.api.clone(),
+            cache: self.cache.clone(),
+            exchange: Exchange(channel.clone()),
+            now_ms,
+        };
+        let future: Pin<Box<dyn Future<Output = Outcome>>> = Box::pin(run(flow, event));
+        let mut conversation = Conversation { future: Some(future), channel, step: Step::Done { outcomes: Vec::new() } };
+        conversation.advance();
+        conversation
+    }
+
+    /// As [`Destination::begin`], from JSON text (which keeps integers beyond 2^53 exact).
+    pub fn begin_json(&self, text: &str, now_ms: f64) -> Conversation {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => self.begin(&value, now_ms),
+            Err(error) => Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not valid JSON: {error}"))),
+        }
+    }
+}
+
+async fn run(flow: Flow, event: Event) -> Outcome {
+    match event.call {
+        Call::Identify { ref traits } => identify::identify(&flow, &event, traits).await,
+        Call::Track { event: ref name, ref properties } => track::track(&flow, &event, name, properties).await,
+        Call::Group { ref group_id, ref traits } => group::group(&flow, &event, group_id, traits).await,
+    }
+}
+
+/// Adds the mapping report to an outcome, whatever it is: warnings are never lost on failure.
+fn with_report(mut outcome: Outcome, report: crate::mapping::Report) -> Outcome {
+    let mut warnings = report.warnings;
+    warnings.append(&mut outcome.warnings);
+    outcome.warnings = warnings;
+    let mut mapping = report.mapping;
+    mapping.append(&mut outcome.mapping);
+    outcome.mapping = mapping;
+    outcome
+}

@@ -1,0 +1,126 @@
+//! Typed Zendesk operations over the exchange: each builds its request, awaits the answer and reads
+//! it, or ends the flow with the outcome that answer deserves.
+
+use serde_json::{json, Value};
+
+use super::Flow;
+use crate::mapping::track::{Identifier, IdentifierKind};
+use crate::outcome::{Code, Outcome};
+use crate::request::RequestDescriptor;
+use crate::response::Response;
+
+/// A user as a search returns it: only what the flows need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: u64,
+    pub email: Option<String>,
+}
+
+impl Flow {
+    /// Sends and requires a 2xx answer whose body is a JSON object.
+    pub(super) async fn call(&self, request: RequestDescriptor, doing: &str) -> Result<Value, Outcome> {
+        let response = self.exchange.send(request).await;
+        expect_json(&response, doing)
+    }
+
+    /// Users whose primary email is exactly `email` (case-insensitive). Search is loose and
+    /// index-backed, so every result is checked again here.
+    pub(super) async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Outcome> {
+        let query = format!("email:\"{}\"", email.replace('"', ""));
+        let body = self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
+        let users = read_users(&body)?;
+        Ok(users.into_iter().filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))).collect())
+    }
+
+    pub(super) async fn users_by_external_id(&self, external_id: &str) -> Result<Vec<User>, Outcome> {
+        let body = self
+            .call(self.api.get("/users/search", &[("external_id", external_id)]), "looking the user up by external_id")
+            .await?;
+        read_users(&body)
+    }
+
+    /// Organization ids whose `external_id` is `external_id` (exact, case-insensitive).
+    pub(super) async fn organizations_by_external_id(&self, external_id: &str) -> Result<Vec<u64>, Outcome> {
+        let body = self
+            .call(self.api.get("/organizations/search", &[("external_id", external_id)]), "looking the organization up by external_id")
+            .await?;
+        let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
+        list.iter().map(|o| o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))).collect()
+    }
+
+    /// The one existing user an identifier names: the cache's answer (`true`), else one lookup.
+    /// `consequence` tells what a miss means for the event ("the event was not sent").
+    pub(super) async fn existing_user(&self, identifier: &Identifier, consequence: &str) -> Result<(u64, bool), Outcome> {
+        let Identifier { kind, value } = identifier;
+        let cached = {
+            let cache = self.cache.borrow();
+            match kind {
+                IdentifierKind::Email => cache.user_by_email(value),
+                IdentifierKind::ExternalId => cache.user_by_external_id(value),
+            }
+        };
+        if let Some(id) = cached {
+            return Ok((id, true));
+        }
+        let (users, by) = match kind {
+            IdentifierKind::Email => (self.users_by_email(value).await?, "email"),
+            IdentifierKind::ExternalId => (self.users_by_external_id(value).await?, "external_id"),
+        };
+        match users.as_slice() {
+            [user] => {
+                let (email, external_id) = match kind {
+                    IdentifierKind::Email => (Some(value.as_str()), None),
+                    IdentifierKind::ExternalId => (None, Some(value.as_str())),
+                };
+                self.cache.borrow_mut().remember_user(user.id, email, external_id);
+                Ok((user.id, false))
+            }
+            [] => Err(Outcome::new(Code::UserNotFound, format!("no Zendesk user has {by} {value}; {consequence}"))),
+            many => Err(Outcome::new(Code::AmbiguousUser, format!("{} Zendesk users have {by} {value}; {consequence}", many.len()))),
+        }
+    }
+
+    /// Adds a user to an organization; already being a member is success.
+    pub(super) async fn add_membership(&self, user_id: u64, organization_id: u64) -> Result<bool, Outcome> {
+        let body = json!({"organization_membership": {"user_id": user_id, "organization_id": organization_id}});
+        let response = self.exchange.send(self.api.post("/organization_memberships", &body)).await;
+        if response.status == 422 && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already")) {
+            return Ok(false);
+        }
+        expect_json(&response, "adding the user to the organization").map(|_| true)
+    }
+}
+
+/// 2xx with a JSON object body, or the outcome the answer deserves.
+pub(super) fn expect_json(response: &Response, doing: &str) -> Result<Value, Outcome> {
+    if !response.is_success() {
+        return Err(response.failure(doing));
+    }
+    match response.json() {
+        Some(body @ Value::Object(_)) => Ok(body),
+        _ => Err(response.failure(doing)),
+    }
+}
+
+fn read_users(body: &Value) -> Result<Vec<User>, Outcome> {
+    let list = body.get("users").and_then(Value::as_array).ok_or_else(|| unreadable("users"))?;
+    let mut users = Vec::new();
+    for user in list {
+        // Zendesk's search can return deactivated users; they cannot be written to.
+        if user.get("active") == Some(&Value::Bool(false)) {
+            continue;
+        }
+        let id = user.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("users"))?;
+        users.push(User { id, email: user.get("email").and_then(Value::as_str).map(str::to_string) });
+    }
+    Ok(users)
+}
+
+/// The id inside `{"<wrapper>": {"id": …}}`.
+pub(super) fn created_id(body: &Value, wrapper: &str) -> Result<u64, Outcome> {
+    body.get(wrapper).and_then(|o| o.get("id")).and_then(Value::as_u64).ok_or_else(|| unreadable(wrapper))
+}
+
+pub(super) fn unreadable(what: &str) -> Outcome {
+    Outcome::new(Code::UnexpectedResponse, format!("Zendesk's answer has no readable `{what}`"))
+}

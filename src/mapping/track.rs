@@ -1,0 +1,82 @@
+//! track → a Sunshine event on an existing Zendesk user.
+//!
+//! | Segment                 | Zendesk                                          |
+//! |-------------------------|--------------------------------------------------|
+//! | `event`                 | `event.type` (only names listed in `events`)     |
+//! | `properties`            | `event.properties`                               |
+//! | `timestamp`             | `event.created_at` (the host's `now` without one) |
+//! | `properties.email`      | the user, matched by email                       |
+//! | `userId` (no email)     | the user, matched by `external_id`               |
+//! | settings `sourceName`   | `event.source` (default `segment`)               |
+
+use serde_json::{json, Map, Value};
+
+use super::Report;
+use crate::event::{format_epoch_millis, normalize_timestamp};
+use crate::outcome::{Code, Outcome};
+
+/// Sunshine refuses identifier values longer than this (Segment's documentation).
+pub const MAX_IDENTIFIER_CHARS: usize = 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentifierKind {
+    Email,
+    ExternalId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identifier {
+    pub kind: IdentifierKind,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackPlan {
+    pub identifier: Identifier,
+    /// The body of `POST /users/{id}/events`.
+    pub body: Value,
+    pub report: Report,
+}
+
+pub fn track_plan(name: &str, properties: &Map<String, Value>, user_id: &str, timestamp: Option<&str>, source: &str, now_ms: f64) -> Result<TrackPlan, Outcome> {
+    let mut report = Report::default();
+    let email = properties.get("email").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let identifier = match email {
+        Some(email) => {
+            report.landed("properties.email", "user (matched by email)");
+            Identifier { kind: IdentifierKind::Email, value: email.to_string() }
+        }
+        None => {
+            report.landed("userId", "user (matched by external_id)");
+            Identifier { kind: IdentifierKind::ExternalId, value: user_id.to_string() }
+        }
+    };
+    let length = identifier.value.chars().count();
+    if length > MAX_IDENTIFIER_CHARS {
+        return Err(Outcome::new(
+            Code::IdentifierTooLong,
+            format!("the user identifier is {length} characters long; Zendesk's events API refuses identifiers over {MAX_IDENTIFIER_CHARS}"),
+        ));
+    }
+    let created_at = match timestamp {
+        Some(text) => {
+            let Some(utc) = normalize_timestamp(text) else {
+                return Err(Outcome::new(Code::InvalidEvent, "`timestamp` is not an ISO-8601 date-time"));
+            };
+            report.landed("timestamp", "event.created_at");
+            utc
+        }
+        None => format_epoch_millis(now_ms),
+    };
+    report.landed("event", "event.type");
+    report.landed("properties", "event.properties");
+    let body = json!({
+        "event": {
+            "source": source,
+            "type": name,
+            "properties": properties,
+            "created_at": created_at,
+        }
+    });
+    Ok(TrackPlan { identifier, body, report })
+}
