@@ -8,6 +8,7 @@ import { isInvalidToken, TokenRefresher } from "./host/oauth.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
 import { Pacer } from "./host/pacing.js";
 import { redactRequest } from "./host/redact.js";
+import { Stopper } from "./host/stopper.js";
 import { backoffDelay, classify, header, parseRetryAfter, retryPolicy } from "./host/retry.js";
 
 export { redactHeaders, redactRequest } from "./host/redact.js";
@@ -50,26 +51,6 @@ function defaultSleep(ms, signal) {
       resolve();
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Rejects as soon as `signal` aborts, whatever `promise` does. */
-function abortable(promise, signal) {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
   });
 }
 
@@ -130,8 +111,8 @@ export class ZendeskDestination {
   #locks = new KeyedLocks();
   #oauth = null;
   #concurrency;
-  #closing = new AbortController(); // close(): events that have not started are cancelled
-  #stopping = new AbortController(); // grace over: requests and waits in progress are abandoned
+  #closing = new Stopper(); // close(): events that have not started are cancelled
+  #stopping = new Stopper(); // grace over: requests and waits in progress are abandoned
   #pending = new Set();
   #planDestinations = new WeakMap();
   #stats = { events: 0, outcomes: {}, requests: 0, retries: 0, rateLimited: 0, timeouts: 0, networkErrors: 0, uncertain: 0, refreshes: 0 };
@@ -151,7 +132,7 @@ export class ZendeskDestination {
     this.#policy = retryPolicy(options.retry);
     this.#logger = typeof options.logger === "function" ? options.logger : null;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    this.#pacer = new Pacer({ now: this.#now, sleep: (ms, signal) => this.#wait(ms, signal) });
+    this.#pacer = new Pacer({ now: this.#now, sleep: (ms) => this.#wait(ms) });
     if (options.oauthRefresh) {
       this.#oauth = new TokenRefresher(options.oauthRefresh, {
         fetchOnce: (request) => this.#fetchOnce(request),
@@ -254,15 +235,22 @@ export class ZendeskDestination {
 
   #schedule(event, limiter) {
     this.#stats.events++;
-    if (this.#closing.signal.aborted) {
+    if (this.#closing.aborted) {
       return Promise.resolve(this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
     }
     const lock = this.#locks.acquire(eventKeys(event));
     const task = (async () => {
       let release = null;
       try {
-        await abortable(lock.ready, this.#closing.signal);
-        if (limiter) release = await limiter.acquire(this.#closing.signal);
+        await this.#closing.race(lock.ready);
+        if (limiter) {
+          const link = this.#closing.link();
+          try {
+            release = await limiter.acquire(link.signal);
+          } finally {
+            link.release();
+          }
+        }
       } catch {
         lock.release();
         return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
@@ -320,12 +308,11 @@ export class ZendeskDestination {
     let failures = 0; // attempts that failed with 5xx/409/timeout/network
     let rateLimited = 0;
     let refreshed = false;
-    const signal = this.#stopping.signal;
     for (let attempt = 1; ; attempt++) {
-      await this.#pacer.before(request, signal);
+      await this.#pacer.before(request);
       const sent = this.#oauth ? this.#oauth.authorize(request) : request;
       context.sent++;
-      const answer = await this.#fetchOnce(sent, signal);
+      const answer = await this.#fetchOnce(sent);
       this.#pacer.after(request, answer);
 
       if (this.#oauth && !refreshed && isInvalidToken(answer)) {
@@ -335,7 +322,7 @@ export class ZendeskDestination {
         return this.#forEngine(answer);
       }
 
-      const kind = classify(request, answer);
+      const kind = classify(request, answer, policy);
       if (kind === "done") return this.#forEngine(answer);
       if (kind === "uncertain") {
         this.#stats.uncertain++;
@@ -374,7 +361,7 @@ export class ZendeskDestination {
         delayMs,
       });
       if (kind === "rate_limited") this.#pacer.rateLimited(request, answer, delayMs);
-      else await this.#wait(delayMs, signal);
+      else await this.#wait(delayMs);
     }
   }
 
@@ -385,8 +372,8 @@ export class ZendeskDestination {
   }
 
   /** One HTTP exchange with a timeout. Never rejects except with Cancelled when the destination stops. */
-  async #fetchOnce(request, signal = this.#stopping.signal) {
-    if (signal.aborted) throw new Cancelled();
+  async #fetchOnce(request) {
+    if (this.#stopping.aborted) throw new Cancelled();
     const controller = new AbortController();
     let reason = null;
     const timer = setTimeout(() => {
@@ -397,7 +384,7 @@ export class ZendeskDestination {
       reason = "cancelled";
       controller.abort();
     };
-    signal.addEventListener("abort", onStop, { once: true });
+    const unsubscribe = this.#stopping.subscribe(onStop);
     this.#stats.requests++;
     const started = this.#now();
     this.#log({ type: "request", method: request.method, url: request.url });
@@ -408,11 +395,25 @@ export class ZendeskDestination {
         body: request.body ?? undefined,
         signal: controller.signal,
       });
-      const body = await response.text();
       const headers = {};
       response.headers.forEach((value, key) => {
         headers[key] = value;
       });
+      let body;
+      try {
+        // Raced against the abort too: a fetch whose body ignores the signal must not hang the host.
+        body = await new Promise((resolve, reject) => {
+          if (controller.signal.aborted) return reject(controller.signal.reason);
+          controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+          response.text().then(resolve, reject);
+        });
+      } catch (error) {
+        if (reason === "cancelled") throw error;
+        // The status arrived, so Zendesk's answer is known: the request is not repeated on account of the
+        // body (a 2xx has landed). The engine gets the status with an empty body.
+        this.#log({ type: "body_lost", method: request.method, url: request.url, status: response.status, error: reason ?? "network" });
+        body = "";
+      }
       const answer = { status: response.status, headers, body };
       this.#log({ type: "response", method: request.method, url: request.url, status: response.status, durationMs: this.#now() - started });
       return answer;
@@ -426,17 +427,20 @@ export class ZendeskDestination {
       return answer;
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener("abort", onStop);
+      unsubscribe();
     }
   }
 
-  async #wait(ms, signal = this.#stopping.signal) {
+  async #wait(ms) {
     if (ms <= 0) return;
+    const link = this.#stopping.link();
     try {
-      await abortable(Promise.resolve(this.#sleep(ms, signal)), signal);
+      await this.#stopping.race(Promise.resolve(this.#sleep(ms, link.signal)));
     } catch (error) {
-      if (signal.aborted) throw new Cancelled();
+      if (this.#stopping.aborted) throw new Cancelled();
       throw error;
+    } finally {
+      link.release();
     }
   }
 

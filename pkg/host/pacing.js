@@ -57,12 +57,13 @@ export function readBudget(headers) {
     add(fields.total ?? null, fields.remaining ?? null, fields.resets ?? null);
   }
   if (budgets.length === 0) return null;
-  return budgets.reduce((a, b) => (b.remaining < a.remaining ? b : a));
+  // The tightest budget; on a tie, the one that says when it resets.
+  return budgets.reduce((a, b) => (b.remaining < a.remaining || (b.remaining === a.remaining && a.resetMs === null && b.resetMs !== null) ? b : a));
 }
 
 export class Pacer {
   /**
-   * @param {{now: () => number, sleep: (ms: number, signal?: AbortSignal) => Promise<void>}} clock
+   * @param {{now: () => number, sleep: (ms: number) => Promise<void>}} clock  sleep rejects when the host stops
    */
   constructor({ now, sleep }) {
     this.now = now;
@@ -77,13 +78,13 @@ export class Pacer {
   }
 
   /** Waits until `request` may go out, and counts it against the budget. */
-  async before(request, signal) {
+  async before(request) {
     const single = isSingleUserWrite(request);
     for (;;) {
       const now = this.now();
       const pause = Math.max(this.pausedUntil, single && this.singleWriteSignalled ? this.singleWritePausedUntil : 0);
       if (pause > now) {
-        await this.#wait(pause - now, signal);
+        await this.#wait(pause - now);
         continue;
       }
       let slot = now;
@@ -101,7 +102,7 @@ export class Pacer {
         this.nextSingleWrite = slot + SINGLE_WRITE_INTERVAL_MS;
       }
       if (slot > this.lastSlot) this.lastSlot = slot;
-      if (slot > now) await this.#wait(slot - now, signal);
+      if (slot > now) await this.#wait(slot - now);
       // A 429 may have arrived while this request waited for its slot.
       if (this.pausedUntil <= this.now()) return;
     }
@@ -129,9 +130,9 @@ export class Pacer {
     }
   }
 
-  async #wait(ms, signal) {
+  async #wait(ms) {
     this.pacedMs += ms;
-    await this.sleep(ms, signal);
+    await this.sleep(ms);
   }
 }
 

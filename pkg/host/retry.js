@@ -7,6 +7,11 @@ export const DEFAULT_RETRY = Object.freeze({
   maxDelayMs: 30_000, // cap of one backoff
   maxTotalMs: 120_000, // no new attempt starts once a request has been retried for this long
   maxRetryAfterMs: 60_000, // cap of one Retry-After wait
+  // A timeout or dropped connection on a request that writes a new record each time it lands (a Sunshine
+  // event POST) may or may not have landed. "retry" (default) retries it like any other request: at least
+  // once, a rare duplicate event possible. "report" does not retry it: at most once, the outcome says the
+  // event may have landed. Either way, nothing is retried once Zendesk's answer (its status) is known.
+  uncertainWrites: "retry",
 });
 
 /** The policy with defaults filled in; throws on nonsense values. */
@@ -15,6 +20,11 @@ export function retryPolicy(options = {}) {
   for (const [key, value] of Object.entries(options ?? {})) {
     if (!(key in DEFAULT_RETRY)) throw new TypeError(`unknown retry option "${key}"`);
     if (value === undefined) continue;
+    if (key === "uncertainWrites") {
+      if (value !== "retry" && value !== "report") throw new TypeError('retry.uncertainWrites must be "retry" or "report"');
+      policy[key] = value;
+      continue;
+    }
     if (typeof value !== "number" || !(value >= 0) || (key === "maxAttempts" && value < 1)) {
       throw new TypeError(`retry.${key} must be a ${key === "maxAttempts" ? "number ≥ 1" : "number ≥ 0"}`);
     }
@@ -73,15 +83,16 @@ export function isNonIdempotent(request) {
  *   - done: hand it to the engine;
  *   - rate_limited: 429, wait (Retry-After) and try again — nothing was written;
  *   - retry: 5xx, 409, or a failure known to have happened before the request was sent;
- *   - uncertain: a timeout or dropped connection on a request that may have landed.
+ *   - uncertain: a timeout or dropped connection on a request that may have landed, which the policy
+ *     says not to retry (`uncertainWrites: "report"`).
  */
-export function classify(request, answer) {
+export function classify(request, answer, policy = DEFAULT_RETRY) {
   const { status } = answer;
   if (status === 429) return "rate_limited";
   if (status === 409 || (status >= 500 && status <= 599)) return "retry";
   if (status === 0) {
     if (answer.sent === false) return "retry";
-    return isNonIdempotent(request) ? "uncertain" : "retry";
+    return isNonIdempotent(request) && policy.uncertainWrites === "report" ? "uncertain" : "retry";
   }
   return "done";
 }

@@ -51,8 +51,16 @@ describe("timeouts", () => {
     assert.equal(destination.stats().retries, 2);
   });
 
-  test("a timeout on a Sunshine event POST is not retried: it may have landed", async () => {
-    const { fetch, destination, engine } = await setup(() => "hang", { options: { timeoutMs: 20 } });
+  test("a timeout on a Sunshine event POST is retried by default (at least once)", async () => {
+    const { fetch, destination, engine } = await setup(({ index }) => (index === 0 ? "hang" : { status: 202, body: "{}" }), { options: { timeoutMs: 20 } });
+    const result = await destination.deliver({ type: "track", userId: "u1", method: "POST", path: "/api/v2/user_profiles/events", body: "{}" });
+    assert.equal(fetch.calls.length, 2);
+    assert.equal(engine.answers[0].status, 202);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  test("with uncertainWrites: report, a timed-out Sunshine event POST is not retried: it may have landed", async () => {
+    const { fetch, destination, engine } = await setup(() => "hang", { options: { timeoutMs: 20, retry: { uncertainWrites: "report" } } });
     const result = await destination.deliver({ type: "track", userId: "u1", method: "POST", path: "/api/v2/user_profiles/events", body: "{}" });
     assert.equal(fetch.calls.length, 1);
     assert.deepEqual(engine.answers, [{ status: 0, error: "timeout" }]);
@@ -198,11 +206,12 @@ describe("retries", () => {
     assert.equal(engine.answers[0].status, 200);
   });
 
-  test("a dropped connection on a Sunshine event POST is not retried; a refused one is", async () => {
+  test("with uncertainWrites: report, a dropped connection on a Sunshine event POST is not retried; a refused one is", async () => {
+    const options = { retry: { uncertainWrites: "report" } };
     {
       const { fetch, destination, engine } = await setup(() => {
         throw networkError("ECONNRESET");
-      });
+      }, { options });
       const result = await destination.deliver({ userId: "u1", method: "POST", path: "/api/v2/users/12/events", body: "{}" });
       assert.equal(fetch.calls.length, 1);
       assert.deepEqual(engine.answers, [{ status: 0, error: "network" }]);
@@ -212,12 +221,31 @@ describe("retries", () => {
       const { fetch, destination, engine } = await setup(({ index }) => {
         if (index === 0) throw networkError("ECONNREFUSED");
         return { status: 202, body: "{}" };
-      });
+      }, { options });
       const result = await destination.deliver({ userId: "u1", method: "POST", path: "/api/v2/user_profiles/events", body: "{}" });
       assert.equal(fetch.calls.length, 2);
       assert.equal(engine.answers[0].status, 202);
       assert.deepEqual(result.warnings, []);
     }
+  });
+
+  test("once the status is known the request is not repeated, even if the body never arrives", async () => {
+    const { fetch, destination, engine } = await setup(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('{"profile_id":'));
+            },
+          }),
+          { status: 202 },
+        ),
+      { options: { timeoutMs: 30 } },
+    );
+    const result = await destination.deliver({ userId: "u1", method: "POST", path: "/api/v2/user_profiles/events", body: "{}" });
+    assert.equal(fetch.calls.length, 1);
+    assert.deepEqual(engine.answers, [{ status: 202, headers: {}, body: "" }]);
+    assert.equal(result.status, "delivered");
   });
 
   test("5xx on a Sunshine event POST is retried (an error answer means it was not stored)", async () => {
@@ -354,10 +382,13 @@ describe("ordering", () => {
 describe("shutdown", () => {
   test("close(): waiting events are cancelled, in-flight ones finish, nothing is dropped", async () => {
     const gate = deferred();
-    const { fetch, destination } = await setup(async () => {
-      await gate.promise;
-      return { status: 200, body: "{}" };
-    });
+    const { fetch, destination } = await setup(
+      async () => {
+        await gate.promise;
+        return { status: 200, body: "{}" };
+      },
+      { options: { sleep: () => new Promise(() => {}) } }, // the grace period does not run out here
+    );
     const all = destination.deliverAll(
       [{ userId: "a" }, { userId: "a" }, { userId: "b" }, { userId: "c" }],
       { concurrency: 2 },
