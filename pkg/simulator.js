@@ -1260,9 +1260,15 @@ export function createSimulator(options = {}) {
   route("POST", "/users/create_or_update", (request) => {
     const attrs = readRoot(request, "user");
     const matched = matchUserForCreateOrUpdate(attrs);
-    enforceSingleUserWriteLimit(request, matched);
-    const plan = planUserWrite(matched, attrs);
+    const countWrite = enforceSingleUserWriteLimit(matched);
+    let plan;
+    try {
+      plan = planUserWrite(matched, attrs);
+    } finally {
+      countWrite(matched);
+    }
     const user = plan.apply();
+    countWrite(matched ? null : user);
     account.counters[matched ? "usersUpdated" : "usersCreated"]++;
     const headers = { ...warnHeader(plan.warnings), ...(matched ? {} : { location: `${request.origin}/api/v2/users/${user.id}.json` }) };
     return ok(matched ? 200 : 201, { user: renderUser(user, request.origin) }, headers);
@@ -1323,7 +1329,8 @@ export function createSimulator(options = {}) {
     const user = getUser(BigInt(id));
     if (!user || !user.active) throw notFound(); // a soft-deleted user can no longer be updated
     const attrs = readRoot(request, "user");
-    enforceSingleUserWriteLimit(request, user);
+    const countWrite = enforceSingleUserWriteLimit(user);
+    countWrite(user);
     const plan = planUserWrite(user, attrs);
     plan.apply();
     account.counters.usersUpdated++;
@@ -1642,22 +1649,24 @@ export function createSimulator(options = {}) {
   }
 
   // PUT /users/{id} and POST /users/create_or_update: 1 per second per account, 5 per minute per user.
-  function enforceSingleUserWriteLimit(_request, user) {
-    if (!config.singleUserWriteLimit) return;
+  // Checked against the matched user before the write; the write (a create too) is then counted
+  // for the user it landed on, whatever its outcome, through the returned `count(user)`.
+  function enforceSingleUserWriteLimit(user) {
+    if (!config.singleUserWriteLimit) return () => {};
     const at = now();
     const writes = account.singleUserWrites;
+    const recentWrites = (target) => (writes.byUser.get(String(target.id)) ?? []).filter((time) => at - time < 60000);
     if (writes.lastAccountWriteMs !== null && at - writes.lastAccountWriteMs < 1000) {
       throw rateLimited(1000 - (at - writes.lastAccountWriteMs), "Single-user writes are limited to 1 per second per account");
     }
     if (user) {
-      const key = String(user.id);
-      const recent = (writes.byUser.get(key) ?? []).filter((time) => at - time < 60000);
-      if (recent.length >= 5) {
-        throw rateLimited(recent[0] + 60000 - at, "Writes to one user are limited to 5 per minute");
-      }
-      writes.byUser.set(key, [...recent, at]);
+      const recent = recentWrites(user);
+      if (recent.length >= 5) throw rateLimited(recent[0] + 60000 - at, "Writes to one user are limited to 5 per minute");
     }
     writes.lastAccountWriteMs = at;
+    return (target) => {
+      if (target) writes.byUser.set(String(target.id), [...recentWrites(target), at]);
+    };
   }
 
   // Decided before the request is applied: a faulted request never changes the account.
