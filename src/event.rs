@@ -97,8 +97,8 @@ fn identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, Out
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(invalid(format!("`{key}` must be a string"))),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+        Some(_) => Err(invalid(format!("`{key}` must be a string or an integer"))),
     }
 }
 

@@ -38,9 +38,16 @@ impl Flow {
                 };
                 let created = self.create_field(kind, &value, &field_type).await?;
                 if created {
-                    self.cache.borrow_mut().add_field(kind, &value.key, FieldInfo { field_type: field_type.clone(), active: true });
-                    catalog.insert(value.key.clone(), FieldInfo { field_type, active: true });
-                    report.warn(format!("created the {} custom field `{}` for `{}`", kind.member().replace('_', " "), value.key, value.from));
+                    report.warn(format!(
+                        "created the {} field `{}` in Zendesk's {} for `{}`",
+                        field_type.as_str(),
+                        value.key,
+                        kind.collection(),
+                        value.from
+                    ));
+                    let info = FieldInfo { field_type, active: true };
+                    self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
+                    catalog.insert(value.key.clone(), info);
                 } else if !reread {
                     // Another writer created it first: its type is what counts now.
                     catalog = self.catalog(kind, true).await?;
@@ -101,3 +108,4 @@ impl Flow {
         expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| true)
     }
 }
+

@@ -1,0 +1,95 @@
+//! A script runner for conversations: each exchange is the request the engine must ask for, exactly,
+//! and the answer to give it.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use zendesk_destination::{Destination, Method, Outcome, Response, Settings, Step};
+
+pub const BASE: &str = "https://acme.zendesk.com/api/v2";
+pub const NOW: f64 = 1_764_441_000_000.0; // 2025-11-29T18:30:00Z
+
+pub fn settings(overrides: Value) -> Settings {
+    let mut base = json!({
+        "subdomain": "acme",
+        "email": "agent@acme.test/token",
+        "password": "s3cret-token",
+        "events": ["Article Completed", "Order Completed"],
+    });
+    for (k, v) in overrides.as_object().expect("overrides are an object") {
+        base[k] = v.clone();
+    }
+    Settings::from_value(&base).expect("test settings are valid")
+}
+
+pub fn destination(overrides: Value) -> Destination {
+    Destination::new(settings(overrides))
+}
+
+/// One expected request and the answer the test gives it.
+pub struct Exchange {
+    pub method: Method,
+    /// Below `/api/v2`, with the query as the engine must encode it.
+    pub path: String,
+    pub body: Option<Value>,
+    pub status: u16,
+    pub answer: String,
+}
+
+pub fn get(path: &str, status: u16, answer: Value) -> Exchange {
+    Exchange { method: Method::Get, path: path.into(), body: None, status, answer: answer.to_string() }
+}
+
+pub fn post(path: &str, body: Value, status: u16, answer: Value) -> Exchange {
+    Exchange { method: Method::Post, path: path.into(), body: Some(body), status, answer: answer.to_string() }
+}
+
+pub fn put(path: &str, body: Value, status: u16, answer: Value) -> Exchange {
+    Exchange { method: Method::Put, path: path.into(), body: Some(body), status, answer: answer.to_string() }
+}
+
+pub fn delete(path: &str, status: u16) -> Exchange {
+    Exchange { method: Method::Delete, path: path.into(), body: None, status, answer: String::new() }
+}
+
+/// Runs `event` through the script: every request must match exactly, in order, and the
+/// conversation must end right after the last exchange.
+pub fn converse(destination: &Destination, event: Value, script: Vec<Exchange>) -> Outcome {
+    let mut conversation = destination.begin(&event, NOW);
+    for (i, expected) in script.into_iter().enumerate() {
+        let request = match conversation.step() {
+            Step::Request { request } => request.clone(),
+            Step::Done { outcomes } => panic!("exchange {i}: the conversation ended early with {outcomes:#?}"),
+        };
+        assert_eq!(request.method, expected.method, "exchange {i}: method of {}", request.url);
+        assert_eq!(request.url, format!("{BASE}{}", expected.path), "exchange {i}: url");
+        let body: Option<Value> = request.body.as_deref().map(|b| serde_json::from_str(b).expect("bodies are JSON"));
+        assert_eq!(body, expected.body, "exchange {i}: body of {} {}", expected.path, request.url);
+        conversation.respond(Response::new(expected.status, &expected.answer));
+    }
+    match conversation.step() {
+        Step::Done { outcomes } => {
+            assert_eq!(outcomes.len(), 1);
+            outcomes[0].clone()
+        }
+        Step::Request { request } => panic!("the conversation wants more: {} {}", request.url, request.body.clone().unwrap_or_default()),
+    }
+}
+
+pub fn no_users() -> Value {
+    json!({"users": [], "count": 0, "next_page": null, "previous_page": null})
+}
+
+pub fn users(list: &[(u64, &str)]) -> Value {
+    let users: Vec<Value> = list.iter().map(|(id, email)| json!({"id": id, "email": email, "active": true})).collect();
+    json!({"users": users, "count": list.len(), "next_page": null, "previous_page": null})
+}
+
+pub fn fields(collection: &str, list: &[(&str, &str)]) -> Value {
+    let items: Vec<Value> = list.iter().map(|(key, ty)| json!({"id": 1, "key": key, "type": ty, "title": key, "active": true})).collect();
+    json!({ collection: items, "count": list.len(), "next_page": null })
+}
+
+pub fn email_search(email: &str) -> String {
+    format!("/users/search?query={}", zendesk_destination::request::percent_encode(&format!("email:\"{email}\"")))
+}
