@@ -125,6 +125,8 @@ function toId(value) {
   return null;
 }
 
+/** Orders records by id (BigInt ids compare exactly). */
+const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const isPlainObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
 const lower = (text) => String(text).trim().toLowerCase();
 
@@ -322,6 +324,15 @@ export function createSimulator(options = {}) {
       profiles: new Map(), // "userId|source|type" -> profile
       events: [],
       jobs: new Map(),
+      unfinishedJobs: new Set(),
+      // Lookup indexes, so large simulated accounts stay fast (values are the live records).
+      index: {
+        usersByEmail: new Map(), // lowercased email identity -> Set<user>
+        usersByExternalId: new Map(), // lowercased external_id -> Set<user>
+        usersByPhone: new Map(), // phone digits -> Set<user>
+        identityIds: new Set(),
+        membershipsByUser: new Map(), // user id string -> Set<membership>, in creation order
+      },
       sequences: Object.fromEntries(Object.keys(ID_RANGE_OFFSETS).map((kind) => [kind, 0n])),
       sunshineSequence: 0,
       sunshineSources: new Set(),
@@ -381,7 +392,7 @@ export function createSimulator(options = {}) {
   function idTaken(kind, id) {
     const table = tableFor(kind);
     if (table) return table.has(String(id));
-    if (kind === "identity") return [...account.users.values()].some((u) => u.identities.some((i) => i.id === id));
+    if (kind === "identity") return account.index.identityIds.has(String(id));
     const fields = kind === "userField" ? account.userFields : account.organizationFields;
     return fields.some((field) => field.id === id);
   }
@@ -389,6 +400,26 @@ export function createSimulator(options = {}) {
   const nextSunshineId = () => "01HZSIM" + String(++account.sunshineSequence).padStart(19, "0");
 
   // ----- lookups (deleted users never match) ------------------------------------------------------
+
+  function indexAdd(map, key, record) {
+    let set = map.get(key);
+    if (!set) map.set(key, (set = new Set()));
+    set.add(record);
+  }
+  function indexDelete(map, key, record) {
+    const set = map.get(key);
+    if (!set) return;
+    set.delete(record);
+    if (set.size === 0) map.delete(key);
+  }
+  const phoneDigits = (phone) => String(phone).replace(/\D/g, "");
+  const activeSorted = (set) => (set ? [...set].filter((user) => user.active).sort(byId) : []);
+
+  function setExternalId(user, externalId) {
+    if (user.external_id !== null) indexDelete(account.index.usersByExternalId, lower(user.external_id), user);
+    user.external_id = externalId;
+    if (externalId !== null) indexAdd(account.index.usersByExternalId, lower(externalId), user);
+  }
 
   const activeUsers = () => [...account.users.values()].filter((user) => user.active);
   const getUser = (id) => (id === null ? undefined : account.users.get(String(id)));
@@ -399,23 +430,11 @@ export function createSimulator(options = {}) {
   const userPhones = (user) => user.identities.filter((i) => i.type === "phone_number").map((i) => i.value);
 
   // Seeded data may hold two users with one email; the oldest (lowest id) is matched then.
-  function findUsersByEmail(email) {
-    const wanted = lower(email);
-    return activeUsers()
-      .filter((user) => userEmails(user).some((value) => lower(value) === wanted))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
+  const findUsersByEmail = (email) => activeSorted(account.index.usersByEmail.get(lower(email)));
   const findUserByEmail = (email) => findUsersByEmail(email)[0];
-
-  function findUserByExternalId(externalId) {
-    const wanted = lower(externalId);
-    return activeUsers().find((user) => user.external_id !== null && lower(user.external_id) === wanted);
-  }
-
-  function findUserByPhone(phone) {
-    const digits = String(phone).replace(/\D/g, "");
-    return activeUsers().find((user) => userPhones(user).some((value) => value.replace(/\D/g, "") === digits));
-  }
+  const findUsersByExternalId = (externalId) => activeSorted(account.index.usersByExternalId.get(lower(externalId)));
+  const findUserByExternalId = (externalId) => findUsersByExternalId(externalId)[0];
+  const findUserByPhone = (phone) => (phoneDigits(phone) ? activeSorted(account.index.usersByPhone.get(phoneDigits(phone)))[0] : undefined);
 
   function findOrganizationByExternalId(externalId) {
     const wanted = lower(externalId);
@@ -427,7 +446,7 @@ export function createSimulator(options = {}) {
     return [...account.organizations.values()].find((org) => lower(org.name) === wanted);
   }
 
-  const membershipsOf = (user) => [...account.memberships.values()].filter((m) => m.user_id === user.id);
+  const membershipsOf = (user) => [...(account.index.membershipsByUser.get(String(user.id)) ?? [])];
   const defaultMembership = (user) => membershipsOf(user).find((m) => m.default);
 
   // ----- rendering (API shapes; ids stay BigInt until toJson) -------------------------------------
@@ -766,9 +785,10 @@ export function createSimulator(options = {}) {
       };
     if (!existing) account.users.set(String(user.id), user);
 
-    for (const key of ["name", "external_id", "time_zone", "locale", "role", "verified", "details", "notes", "alias", "tags"]) {
+    for (const key of ["name", "time_zone", "locale", "role", "verified", "details", "notes", "alias", "tags"]) {
       if (key in change) user[key] = change[key];
     }
+    if ("external_id" in change) setExternalId(user, change.external_id);
     // Email: primary only when the user has none (i.e. on create); otherwise a secondary identity.
     if (change.email) addIdentity(user, "email", change.email, change.verified ?? user.verified);
     // Phone: sets `phone` when empty; a different phone is added as another identity, not a replacement.
@@ -788,7 +808,7 @@ export function createSimulator(options = {}) {
 
   function addIdentity(user, type, value, verified) {
     const hasPrimary = user.identities.some((identity) => identity.type === type && identity.primary);
-    user.identities.push({
+    const identity = {
       id: allocateId("identity"),
       user_id: user.id,
       type,
@@ -796,16 +816,17 @@ export function createSimulator(options = {}) {
       primary: !hasPrimary,
       verified: Boolean(verified),
       createdMs: now(),
-    });
+    };
+    user.identities.push(identity);
+    account.index.identityIds.add(String(identity.id));
+    if (type === "email") indexAdd(account.index.usersByEmail, lower(value), user);
+    if (type === "phone_number") indexAdd(account.index.usersByPhone, phoneDigits(value), user);
   }
 
   // Setting organization_id makes it the default membership and removes all other memberships.
   function setDefaultOrganization(user, organization) {
     for (const membership of membershipsOf(user)) {
-      if (!organization || membership.organization_id !== organization.id) {
-        account.memberships.delete(String(membership.id));
-        account.counters.membershipsDeleted++;
-      }
+      if (!organization || membership.organization_id !== organization.id) removeMembership(membership);
     }
     if (!organization) return;
     const kept = membershipsOf(user)[0];
@@ -826,12 +847,14 @@ export function createSimulator(options = {}) {
       updatedMs: at,
     };
     account.memberships.set(String(membership.id), membership);
+    indexAdd(account.index.membershipsByUser, String(user.id), membership);
     account.counters.membershipsCreated++;
     return membership;
   }
 
   function removeMembership(membership) {
     account.memberships.delete(String(membership.id));
+    indexDelete(account.index.membershipsByUser, String(membership.user_id), membership);
     account.counters.membershipsDeleted++;
     if (membership.default) {
       // Another membership (the oldest) becomes the default, as Zendesk keeps one when it can.
@@ -999,7 +1022,7 @@ export function createSimulator(options = {}) {
 
   // ----- bulk jobs -------------------------------------------------------------------------------------
 
-  const unfinishedJobs = () => [...account.jobs.values()].filter((job) => job.status !== "completed");
+  const unfinishedJobs = () => [...account.unfinishedJobs];
 
   function completeJob(job) {
     job.results = job.items.map((attrs, index) => {
@@ -1027,6 +1050,7 @@ export function createSimulator(options = {}) {
     });
     job.status = "completed";
     job.completedMs = now();
+    account.unfinishedJobs.delete(job);
     account.counters.jobsCompleted++;
   }
 
@@ -1100,7 +1124,7 @@ export function createSimulator(options = {}) {
       if (type === "email" && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value) && !findUserByEmail(value)) {
         addIdentity(user, "email", value.toLowerCase(), false);
       } else if (type === "external_id" && user.external_id === null && !findUserByExternalId(value)) {
-        user.external_id = value;
+        setExternalId(user, value);
       } else if (type === "phone_number" && !findUserByPhone(value)) {
         if (!user.phone) user.phone = value;
         addIdentity(user, "phone_number", value, false);
@@ -1187,10 +1211,22 @@ export function createSimulator(options = {}) {
   // Supported query syntax: `email:x` / `email:"x"` (exact, any email identity), `external_id:x`,
   // `name:x` / `name:"x y"` (substring), `phone:x` (digits), `role:x`, `type:user` (ignored), and
   // plain words or "quoted phrases" matching a substring of name, any email or phone. All terms AND.
-  function userMatchesQuery(user, query) {
-    const terms = [...query.matchAll(/(\w+):"([^"]*)"|(\w+):(\S+)|"([^"]*)"|(\S+)/g)].map((match) =>
+  function parseUserQuery(query) {
+    return [...query.matchAll(/(\w+):"([^"]*)"|(\w+):(\S+)|"([^"]*)"|(\S+)/g)].map((match) =>
       match[1] ? { field: match[1].toLowerCase(), value: match[2] } : match[3] ? { field: match[3].toLowerCase(), value: match[4] } : { field: null, value: match[5] ?? match[6] },
     );
+  }
+
+  function searchUsers(query) {
+    const terms = parseUserQuery(query);
+    const emailTerm = terms.find((term) => term.field === "email");
+    const externalIdTerm = terms.find((term) => term.field === "external_id");
+    const candidates = emailTerm ? findUsersByEmail(emailTerm.value) : externalIdTerm ? findUsersByExternalId(externalIdTerm.value) : activeUsers();
+    const at = now();
+    return candidates.filter((user) => user.searchableFromMs <= at && userMatchesTerms(user, terms));
+  }
+
+  function userMatchesTerms(user, terms) {
     const emails = userEmails(user).map(lower);
     const phones = userPhones(user).concat(user.phone ? [user.phone] : []).map((phone) => phone.replace(/\D/g, ""));
     return terms.every(({ field, value }) => {
@@ -1216,7 +1252,6 @@ export function createSimulator(options = {}) {
     });
   }
 
-  const byId = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
   // ----- routes ----------------------------------------------------------------------------------------
 
@@ -1228,11 +1263,9 @@ export function createSimulator(options = {}) {
     const externalId = request.query.get("external_id");
     const query = request.query.get("query");
     let users;
-    if (externalId !== null) users = activeUsers().filter((user) => user.external_id !== null && lower(user.external_id) === lower(externalId));
-    else if (query !== null && query.trim()) {
-      const at = now();
-      users = activeUsers().filter((user) => user.searchableFromMs <= at && userMatchesQuery(user, query));
-    } else throw new ApiError(400, { error: "InvalidValue", description: "Provide query or external_id" });
+    if (externalId !== null) users = findUsersByExternalId(externalId);
+    else if (query !== null && query.trim()) users = searchUsers(query);
+    else throw new ApiError(400, { error: "InvalidValue", description: "Provide query or external_id" });
     users.sort(byId);
     return ok(200, { users: users.map((user) => renderUser(user, request.origin)), next_page: null, previous_page: null, count: users.length });
   });
@@ -1304,6 +1337,7 @@ export function createSimulator(options = {}) {
       completedMs: null,
     };
     account.jobs.set(job.id, job);
+    account.unfinishedJobs.add(job);
     account.counters.jobsCreated++;
     return ok(200, { job_status: renderJob(job, request.origin) });
   });
@@ -1380,7 +1414,8 @@ export function createSimulator(options = {}) {
   });
 
   route("DELETE", `/users/${ID}/organizations/${ID}`, (_request, userId, organizationId) => {
-    const membership = [...account.memberships.values()].find((m) => m.user_id === BigInt(userId) && m.organization_id === BigInt(organizationId));
+    const user = getUser(BigInt(userId));
+    const membership = user && membershipsOf(user).find((m) => m.organization_id === BigInt(organizationId));
     if (!membership) throw notFound(); // not a member (or unknown user/organization)
     removeMembership(membership);
     return ok(204, null);

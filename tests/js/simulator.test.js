@@ -701,3 +701,19 @@ test("state(), log() and reset()", () => {
   assert.equal(sim.state().users.length, 0);
   assert.equal(sim.log().length, 0);
 });
+
+test("lookups follow changes: a changed external_id, and a deleted user's email and external_id are free again", () => {
+  const sim = createSimulator();
+  const call = client(sim);
+  const user = upsertUser(call, { name: "A", email: "a@example.com", external_id: "old" }).json.user;
+  assert.equal(call("PUT", `/users/${user.id}`, { user: { external_id: "NEW" } }).status, 200);
+  assert.equal(call("GET", "/users/search?external_id=old").json.count, 0);
+  assert.equal(call("GET", "/users/search?external_id=new").json.users[0].id, user.id);
+  assert.equal(call("GET", "/users/search?query=external_id:new").json.count, 1);
+
+  call("DELETE", `/users/${user.id}`);
+  const again = upsertUser(call, { name: "A again", email: "a@example.com", external_id: "new" });
+  assert.equal(again.status, 201, "a soft-deleted user no longer holds its email or external_id");
+  assert.notEqual(again.json.user.id, user.id);
+  assert.equal(call("GET", "/users/search?query=email:a@example.com").json.users[0].id, again.json.user.id);
+});
