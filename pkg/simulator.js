@@ -282,10 +282,9 @@ const ID_RANGE_OFFSETS = {
   organizationField: 5_000_000_000n,
 };
 
-// Attribute policy for writes. Read-only and unknown keys are dropped and named in X-Zendesk-API-Warn.
-const USER_READ_ONLY_KEYS = new Set(["id", "url", "active", "created_at", "updated_at", "iana_time_zone", "role_type", "shared", "shared_agent", "last_login_at", "two_factor_auth_enabled", "photo", "permanently_deleted"]);
+// Attribute policy for writes: keys outside these sets (read-only ones like id, url, active, created_at,
+// and unknown ones) are dropped and named in X-Zendesk-API-Warn.
 const USER_WRITABLE_KEYS = new Set(["name", "email", "external_id", "phone", "time_zone", "locale", "organization_id", "role", "verified", "tags", "user_fields", "details", "notes", "alias"]);
-const ORGANIZATION_READ_ONLY_KEYS = new Set(["id", "url", "created_at", "updated_at"]);
 const ORGANIZATION_WRITABLE_KEYS = new Set(["name", "external_id", "domain_names", "tags", "details", "notes", "group_id", "shared_tickets", "shared_comments", "organization_fields"]);
 
 // ---------------------------------------------------------------------------------------------------
