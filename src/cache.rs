@@ -50,9 +50,10 @@ pub struct Cache {
     organizations_by_external_id: HashMap<String, u64>,
 }
 
-/// Zendesk matches emails and external ids case-insensitively.
+/// Zendesk matches emails and external ids case-insensitively. ASCII folding only: a non-ASCII
+/// case difference costs a lookup, never a wrong match.
 fn key(value: &str) -> String {
-    value.to_lowercase()
+    value.to_ascii_lowercase()
 }
 
 fn remember(map: &mut HashMap<String, u64>, value: &str, id: u64) {

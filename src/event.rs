@@ -97,7 +97,7 @@ fn identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, Out
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(crate::number_text(n))),
         Some(_) => Err(invalid(format!("`{key}` must be a string or an integer"))),
     }
 }

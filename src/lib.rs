@@ -29,3 +29,21 @@ pub use outcome::{Code, MappingEntry, Outcome, Status};
 pub use request::{Method, RequestDescriptor};
 pub use response::Response;
 pub use settings::{Settings, SettingsError};
+
+/// Where a JSON text went wrong. Written here rather than with serde_json's `Display`, which pulls in
+/// the formatting of every I/O error kind (a parse from a string never has one).
+pub(crate) fn json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Eof => "it ends too early",
+        Category::Syntax => "syntax error",
+        Category::Data | Category::Io => "unexpected data",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
+}
+
+/// A JSON number as text, through serde_json's serializer: `Number`'s `Display` formats floats with
+/// core's formatter, which would add 14 KB to the module for the same digits.
+pub(crate) fn number_text(n: &serde_json::Number) -> String {
+    serde_json::to_string(n).unwrap_or_default()
+}

@@ -68,7 +68,7 @@ impl Settings {
     pub fn from_json(text: &str) -> Result<Settings, Vec<SettingsError>> {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => Settings::from_value(&value),
-            Err(error) => Err(vec![problem("", format!("settings are not valid JSON: {error}"))]),
+            Err(error) => Err(vec![problem("", format!("settings are not valid JSON: {}", crate::json_error(&error)))]),
         }
     }
 
@@ -337,7 +337,14 @@ fn is_loopback(host: &str) -> bool {
 
 /// A value safe to quote in a message: control characters escaped, length bounded.
 fn printable(s: &str) -> String {
-    let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+    let mut out = String::new();
+    for c in s.chars().take(80) {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
     if s.chars().count() > 80 {
         out.push('…');
     }

@@ -24,7 +24,7 @@ fn json_text(value: &JsValue) -> Result<String, String> {
 
 fn parse(value: &JsValue) -> Result<Value, String> {
     let text = json_text(value)?;
-    serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))
+    serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {}", crate::json_error(&e)))
 }
 
 fn to_js<T: Serialize>(value: &T) -> JsValue {

@@ -166,7 +166,7 @@ fn custom_traits_become_snake_case_fields_created_with_inferred_types() {
     assert_eq!(dropped, vec!["traits.12345", "traits.address", "traits.favoriteColor", "traits.größe", "traits.role", "traits.tags"]);
     assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.role` was not sent: Zendesk reserves `role`")));
     assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.address` was not sent: objects and arrays")));
-    assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.größe` was not sent: its name has letters outside ASCII")));
+    assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.größe` was not sent: its name has characters outside ASCII")));
     assert!(!outcome.warnings.iter().any(|w| w.contains("favoriteColor")), "a null for a missing field is noted, not warned");
 }
 

@@ -136,6 +136,17 @@ proptest! {
     }
 
     #[test]
+    fn field_keys_are_hecks_snake_case(name in "[ -~]{0,24}") {
+        use heck::{ToSnakeCase, ToTitleCase};
+        let snake = name.to_snake_case();
+        match zendesk_destination::mapping::field_key(&name) {
+            Ok(key) => prop_assert_eq!(key, snake),
+            Err(_) => prop_assert!(snake.is_empty() || snake.bytes().all(|b| b.is_ascii_digit())),
+        }
+        prop_assert_eq!(zendesk_destination::mapping::field_title(&name), name.to_title_case());
+    }
+
+    #[test]
     fn any_settings_text_is_accepted_or_explained(text in ".{0,200}") {
         let _ = Settings::from_json(&text);
     }

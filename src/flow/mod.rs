@@ -160,7 +160,7 @@ impl Destination {
     pub fn begin_json(&self, text: &str, now_ms: f64) -> Conversation {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.begin(&value, now_ms),
-            Err(error) => Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not valid JSON: {error}"))),
+            Err(error) => Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not valid JSON: {}", crate::json_error(&error)))),
         }
     }
 }

@@ -151,7 +151,7 @@ fn standard_value(attribute: &str, value: &Value) -> Result<Value, String> {
             .ok_or_else(|| "it is not a time zone that Zendesk knows (use an IANA name such as America/Los_Angeles)".to_string()),
         ("time_zone", _) => Err("the time zone must be a string".into()),
         ("phone", Value::String(s)) if !s.trim().is_empty() => Ok(Value::String(s.trim().to_string())),
-        ("phone", Value::Number(n)) => Ok(Value::String(n.to_string())),
+        ("phone", Value::Number(n)) => Ok(Value::String(crate::number_text(n))),
         ("phone", _) => Err("the phone must be a string".into()),
         _ => Err("unsupported".into()),
     }
@@ -165,7 +165,7 @@ fn removal_company(traits: &Map<String, Value>) -> Option<String> {
     }
     match company.get("id")? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(crate::number_text(n)),
         _ => None,
     }
 }

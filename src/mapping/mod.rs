@@ -6,8 +6,7 @@ pub mod identify;
 pub mod timezone;
 pub mod track;
 
-use heck::{ToSnakeCase, ToTitleCase};
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::outcome::MappingEntry;
 
@@ -106,26 +105,15 @@ impl FieldType {
     }
 }
 
-/// A trait name as a Zendesk field key: snake_case (camelCase and spaces split into words), then only
-/// ASCII letters, digits and single underscores. None when that cannot be done faithfully: letters
-/// outside ASCII, nothing left, or only digits.
+/// A trait name as a Zendesk field key: snake_case (camelCase, acronyms and separators split into
+/// words, as the heck crate does; tests check it against heck), which leaves only ASCII letters, digits
+/// and single underscores. Refused when that cannot be faithful: characters outside ASCII, nothing
+/// left, or only digits.
 pub fn field_key(name: &str) -> Result<String, String> {
-    if name.chars().any(|c| c.is_alphanumeric() && !c.is_ascii()) {
-        return Err("its name has letters outside ASCII, which Zendesk field keys cannot hold".into());
+    if !name.is_ascii() {
+        return Err("its name has characters outside ASCII, which Zendesk field keys cannot hold".into());
     }
-    let mut key = String::new();
-    let mut gap = false;
-    for c in name.to_snake_case().chars() {
-        if c.is_ascii_alphanumeric() {
-            if gap && !key.is_empty() {
-                key.push('_');
-            }
-            gap = false;
-            key.push(c.to_ascii_lowercase());
-        } else {
-            gap = true;
-        }
-    }
+    let key = words(name).iter().map(|w| w.to_ascii_lowercase()).collect::<Vec<_>>().join("_");
     if key.is_empty() {
         Err("its name has no letters or digits to make a Zendesk field key".into())
     } else if key.bytes().all(|b| b.is_ascii_digit()) {
@@ -135,10 +123,58 @@ pub fn field_key(name: &str) -> Result<String, String> {
     }
 }
 
+/// The title a new field gets: the words of the trait name, capitalized ("favoriteColor" → "Favorite Color").
 pub fn field_title(name: &str) -> String {
-    let title = name.to_title_case();
-    let title = if title.trim().is_empty() { name.to_string() } else { title };
+    let title = words(name)
+        .iter()
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            lower.get(..1).map(|first| first.to_ascii_uppercase() + &lower[1..]).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     title.chars().take(120).collect()
+}
+
+/// The words of an ASCII name, split where heck splits them: at anything not a letter or digit,
+/// between a lowercase letter and an uppercase one (digits carry the case before them), and before
+/// the last capital of an acronym that starts a word ("HTTPStatus" → "HTTP", "Status").
+fn words(name: &str) -> Vec<&str> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Case {
+        Boundary,
+        Lower,
+        Upper,
+    }
+    let mut words = Vec::new();
+    for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let bytes = part.as_bytes();
+        let (mut start, mut case) = (0, Case::Boundary);
+        for i in 0..bytes.len() {
+            let (c, next) = (bytes[i], bytes.get(i + 1));
+            let Some(&next) = next else {
+                words.push(&part[start..]);
+                break;
+            };
+            let next_case = if c.is_ascii_lowercase() {
+                Case::Lower
+            } else if c.is_ascii_uppercase() {
+                Case::Upper
+            } else {
+                case
+            };
+            if next_case == Case::Lower && next.is_ascii_uppercase() {
+                words.push(&part[start..=i]);
+                (start, case) = (i + 1, Case::Boundary);
+            } else if case == Case::Upper && c.is_ascii_uppercase() && next.is_ascii_lowercase() {
+                words.push(&part[start..i]);
+                (start, case) = (i, Case::Boundary);
+            } else {
+                case = next_case;
+            }
+        }
+    }
+    words
 }
 
 /// The type a new field gets from its first value; None for values that cannot make a field.
@@ -182,9 +218,10 @@ pub fn convert(value: &Value, ty: &FieldType) -> Result<Value, String> {
         },
         FieldType::Decimal => match value {
             Value::Number(_) => Ok(value.clone()),
-            Value::String(s) => match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n) => Ok(Value::Number(n)),
-                None => fail(),
+            // serde_json's number parser, not core's: one float parser in the module, not two.
+            Value::String(s) => match serde_json::from_str::<Value>(s.trim()) {
+                Ok(Value::Number(n)) => Ok(Value::Number(n)),
+                _ => fail(),
             },
             _ => fail(),
         },
@@ -206,7 +243,7 @@ pub fn convert(value: &Value, ty: &FieldType) -> Result<Value, String> {
         },
         FieldType::Text | FieldType::Textarea | FieldType::Regexp | FieldType::Dropdown => match value {
             Value::String(_) => Ok(value.clone()),
-            Value::Number(n) => Ok(Value::String(n.to_string())),
+            Value::Number(n) => Ok(Value::String(crate::number_text(n))),
             Value::Bool(b) => Ok(Value::String(b.to_string())),
             _ => fail(),
         },
@@ -253,9 +290,16 @@ mod tests {
         ] {
             assert_eq!(field_key(name).as_deref(), Ok(key), "{name}");
         }
-        for bad in ["", "   ", "!!!", "12345", "größe", "名前"] {
+        for bad in ["", "   ", "!!!", "12345", "größe", "名前", "plan—2026"] {
             assert!(field_key(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn titles_are_capitalized_words() {
+        assert_eq!(field_title("favoriteColor"), "Favorite Color");
+        assert_eq!(field_title("total billed"), "Total Billed");
+        assert_eq!(field_title("HTTPStatus"), "Http Status");
     }
 
     #[test]
