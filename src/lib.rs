@@ -22,7 +22,7 @@ pub mod request;
 pub mod response;
 pub mod settings;
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
 
 pub use flow::{Conversation, Destination, Step};
 pub use outcome::{Code, MappingEntry, Outcome, Status};

@@ -11,6 +11,73 @@ use crate::outcome::{Code, Outcome};
 use crate::response::Response;
 use crate::settings::{Settings, SettingsError};
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** The destination's settings (Segment's keys, plus oauthToken, baseUrl and sourceName). */
+export interface Settings {
+  subdomain: string;
+  email?: string;
+  password?: string;
+  oauthToken?: string;
+  events?: string[];
+  verified?: boolean;
+  removeUsersFromOrganizations?: boolean;
+  allowGroupWithoutUserId?: boolean;
+  account?: unknown;
+  baseUrl?: string;
+  sourceName?: string;
+}
+export interface SettingsError { key: string; code: "invalid_settings"; message: string }
+/** A Segment-spec call. Anything else is accepted too and ends as an `invalid` outcome. */
+export interface SegmentEvent {
+  type: "identify" | "track" | "group" | "page" | "screen" | "alias" | (string & {});
+  userId?: string | number | null;
+  anonymousId?: string | null;
+  messageId?: string;
+  timestamp?: string;
+  event?: string;
+  groupId?: string | number;
+  traits?: Record<string, unknown>;
+  properties?: Record<string, unknown>;
+  context?: { traits?: Record<string, unknown>; [key: string]: unknown };
+  integrations?: Record<string, boolean | Record<string, unknown>>;
+  [key: string]: unknown;
+}
+export interface RequestDescriptor {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  url: string;
+  headers: Record<string, string>;
+  body: string | null;
+}
+/** What the host fed back: status 0 with `error` when no HTTP answer came. */
+export interface ZendeskResponse {
+  status: number;
+  headers?: Record<string, string | string[]>;
+  body?: string | null;
+  error?: string;
+}
+export type OutcomeStatus = "delivered" | "skipped" | "invalid" | "failed";
+export type OutcomeCode =
+  | "delivered"
+  | "event_not_enabled" | "missing_user_id" | "unsupported_type" | "disabled_by_integrations"
+  | "ambiguous_user" | "ambiguous_organization"
+  | "invalid_event" | "missing_name" | "identifier_too_long"
+  | "user_not_found" | "unauthorized" | "zendesk_rejected" | "zendesk_unavailable" | "rate_limited"
+  | "unexpected_response";
+export interface MappingEntry { from: string; to: string | null; note?: string }
+export interface Outcome {
+  status: OutcomeStatus;
+  code: OutcomeCode;
+  message: string;
+  warnings: string[];
+  retryable: boolean;
+  mapping: MappingEntry[];
+}
+export type Step =
+  | { kind: "request"; request: RequestDescriptor }
+  | { kind: "done"; outcomes: Outcome[] };
+"#;
+
 /// JSON text for a JS value: strings are taken as JSON text already (which keeps big integers exact).
 fn json_text(value: &JsValue) -> Result<String, String> {
     if let Some(text) = value.as_string() {
@@ -23,8 +90,23 @@ fn json_text(value: &JsValue) -> Result<String, String> {
 }
 
 fn parse(value: &JsValue) -> Result<Value, String> {
-    let text = json_text(value)?;
-    serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {}", crate::json_error(&e)))
+    parse_text(&json_text(value)?)
+}
+
+fn parse_text(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| {
+        // JSON.stringify writes a lone surrogate as a `\udXXX` escape, which serde_json refuses.
+        if value_has_lone_surrogate(text) {
+            "not valid text: it holds invalid UTF-16 (a lone surrogate)".to_string()
+        } else {
+            format!("not valid JSON: {}", crate::json_error(&e))
+        }
+    })
+}
+
+fn value_has_lone_surrogate(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.match_indices("\\ud").any(|(i, _)| matches!(lower.as_bytes().get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f')))
 }
 
 fn to_js<T: Serialize>(value: &T) -> JsValue {
@@ -39,8 +121,8 @@ fn settings_from(value: &JsValue) -> Result<Settings, Vec<SettingsError>> {
 }
 
 /// Every problem with the settings: `[]` when they are valid, else `[{key, code, message}]`.
-#[wasm_bindgen(js_name = validateSettings)]
-pub fn validate_settings(settings: JsValue) -> JsValue {
+#[wasm_bindgen(js_name = validateSettings, unchecked_return_type = "SettingsError[]")]
+pub fn validate_settings(#[wasm_bindgen(unchecked_param_type = "Settings | string")] settings: JsValue) -> JsValue {
     match settings_from(&settings) {
         Ok(_) => to_js(&Vec::<SettingsError>::new()),
         Err(errors) => to_js(&errors),
@@ -57,7 +139,7 @@ pub struct Destination {
 impl Destination {
     /// Throws an `Error` with `code: "invalid_settings"` and `errors: [{key, code, message}]`.
     #[wasm_bindgen(constructor)]
-    pub fn new(settings: JsValue) -> Result<Destination, JsValue> {
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "Settings | string")] settings: JsValue) -> Result<Destination, JsValue> {
         match settings_from(&settings) {
             Ok(settings) => Ok(Destination { inner: flow::Destination::new(settings) }),
             Err(errors) => {
@@ -72,9 +154,9 @@ impl Destination {
 
     /// Begins the conversation for one event (any JS value, or JSON text). `now` is milliseconds since
     /// the epoch: the engine's only clock.
-    pub fn begin(&self, event: JsValue, now: f64) -> Conversation {
-        let inner = match json_text(&event) {
-            Ok(text) => self.inner.begin_json(&text, now),
+    pub fn begin(&self, #[wasm_bindgen(unchecked_param_type = "SegmentEvent | string | unknown")] event: JsValue, now: f64) -> Conversation {
+        let inner = match json_text(&event).and_then(|text| parse_text(&text)) {
+            Ok(value) => self.inner.begin(&value, now),
             Err(why) => flow::Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}"))),
         };
         Conversation { inner }
@@ -89,12 +171,14 @@ pub struct Conversation {
 #[wasm_bindgen]
 impl Conversation {
     /// `{kind: "request", request}` or `{kind: "done", outcomes}`.
+    #[wasm_bindgen(unchecked_return_type = "Step")]
     pub fn step(&self) -> JsValue {
         to_js(self.inner.step())
     }
 
     /// Takes `{status, headers, body}` (status 0 with `error` when no answer came) and returns the next step.
-    pub fn respond(&mut self, response: JsValue) -> JsValue {
+    #[wasm_bindgen(unchecked_return_type = "Step")]
+    pub fn respond(&mut self, #[wasm_bindgen(unchecked_param_type = "ZendeskResponse")] response: JsValue) -> JsValue {
         let response = match parse(&response) {
             Ok(json) => Response::from_value(&json),
             Err(why) => Err(why),

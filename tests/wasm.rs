@@ -1,0 +1,134 @@
+//! The JavaScript surface, tested through the wasm-bindgen bindings (in Node, and in Chromium by the
+//! browser suite): plain objects out, any JS value in, errors as values, never a trap.
+
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, JSON, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+use zendesk_destination::wasm::{validate_settings, Destination};
+
+const NOW: f64 = 1_764_441_000_000.0;
+
+fn js(text: &str) -> JsValue {
+    JSON::parse(text).expect("test JSON parses")
+}
+
+fn get(value: &JsValue, path: &str) -> JsValue {
+    path.split('.').fold(value.clone(), |v, key| Reflect::get(&v, &key.into()).unwrap_or(JsValue::UNDEFINED))
+}
+
+fn text(value: &JsValue, path: &str) -> String {
+    get(value, path).as_string().unwrap_or_else(|| format!("<not a string at {path}>"))
+}
+
+fn destination() -> Destination {
+    Destination::new(js(r#"{"subdomain":"acme","oauthToken":"tok","events":["Article Completed"]}"#)).expect("valid settings")
+}
+
+#[wasm_bindgen_test]
+fn settings_errors_are_thrown_as_errors_with_codes() {
+    let error = Destination::new(js(r#"{"subdomain":"acme.zendesk.com","oauthToken":"t","colour":1}"#)).err().expect("invalid");
+    assert!(error.is_instance_of::<js_sys::Error>());
+    assert_eq!(text(&error, "code"), "invalid_settings");
+    let errors: Array = get(&error, "errors").dyn_into().expect("an array");
+    assert_eq!(errors.length(), 2);
+    assert_eq!(text(&errors.get(0), "key"), "colour");
+    assert_eq!(text(&errors.get(1), "key"), "subdomain");
+
+    let listed: Array = validate_settings(JsValue::from_str("{not json")).dyn_into().unwrap();
+    assert_eq!(listed.length(), 1);
+    assert!(text(&listed.get(0), "message").starts_with("settings are not valid JSON"));
+    let none: Array = validate_settings(js(r#"{"subdomain":"acme","oauthToken":"t"}"#)).dyn_into().unwrap();
+    assert_eq!(none.length(), 0);
+}
+
+#[wasm_bindgen_test]
+fn a_conversation_hands_out_plain_objects_and_takes_responses() {
+    let d = destination();
+    let mut conversation = d.begin(js(r#"{"type":"track","userId":"u1","event":"Article Completed","properties":{"n":1},"timestamp":"2026-01-31T00:44:07Z"}"#), NOW);
+    let step = conversation.step();
+    assert_eq!(Object::get_prototype_of(&step), Object::get_prototype_of(&Object::new()), "a plain object, not a Map");
+    assert_eq!(text(&step, "kind"), "request");
+    assert_eq!(text(&step, "request.method"), "GET");
+    assert_eq!(text(&step, "request.url"), "https://acme.zendesk.com/api/v2/users/search?external_id=u1");
+    assert_eq!(text(&step, "request.headers.Authorization"), "Bearer tok");
+    assert!(get(&step, "request.body").is_null());
+
+    let step = conversation.respond(js(r#"{"status":200,"headers":{"content-type":"application/json"},"body":"{\"users\":[{\"id\":9007199254740993}],\"count\":1}"}"#));
+    assert_eq!(text(&step, "request.url"), "https://acme.zendesk.com/api/v2/users/9007199254740993/events");
+    assert_eq!(
+        text(&step, "request.body"),
+        r#"{"event":{"created_at":"2026-01-31T00:44:07Z","properties":{"n":1},"source":"segment","type":"Article Completed"}}"#
+    );
+    let step = conversation.respond(js(r#"{"status":202,"headers":{},"body":""}"#));
+    assert_eq!(text(&step, "kind"), "done");
+    let outcomes: Array = get(&step, "outcomes").dyn_into().unwrap();
+    let outcome = outcomes.get(0);
+    assert_eq!(text(&outcome, "status"), "delivered");
+    assert_eq!(text(&outcome, "message"), "event recorded on user 9007199254740993");
+    assert_eq!(get(&outcome, "retryable").as_bool(), Some(false));
+    let warnings: Array = get(&outcome, "warnings").dyn_into().unwrap();
+    assert_eq!(warnings.length(), 0);
+}
+
+#[wasm_bindgen_test]
+fn json_text_keeps_big_integers_exact() {
+    let d = destination();
+    let mut conversation = d.begin(JsValue::from_str(r#"{"type":"group","groupId":9007199254740993,"userId":"u"}"#), NOW);
+    assert_eq!(text(&conversation.step(), "request.url"), "https://acme.zendesk.com/api/v2/users/search?external_id=u");
+    let step = conversation.respond(js(r#"{"status":200,"headers":{},"body":"{\"users\":[{\"id\":1}],\"count\":1}"}"#));
+    assert_eq!(text(&step, "request.url"), "https://acme.zendesk.com/api/v2/organizations/search?external_id=9007199254740993");
+}
+
+fn outcome_of(event: JsValue) -> JsValue {
+    let conversation = destination().begin(event, NOW);
+    let step = conversation.step();
+    assert_eq!(text(&step, "kind"), "done");
+    get(&step, "outcomes").dyn_into::<Array>().unwrap().get(0)
+}
+
+#[wasm_bindgen_test]
+fn any_js_value_ends_in_an_outcome_never_a_trap() {
+    for value in [JsValue::UNDEFINED, JsValue::NULL, JsValue::from_f64(f64::NAN), JsValue::from_str(""), JsValue::from_str("[1,2"), js("[]"), js("\"identify\"")] {
+        assert_eq!(text(&outcome_of(value), "code"), "invalid_event");
+    }
+    // Cyclic objects and BigInts cannot be JSON.
+    let cyclic = Object::new();
+    Reflect::set(&cyclic, &"self".into(), &cyclic).unwrap();
+    assert_eq!(text(&outcome_of(cyclic.into()), "code"), "invalid_event");
+    let with_bigint = js(r#"{"type":"identify"}"#);
+    Reflect::set(&with_bigint, &"userId".into(), &js_sys::BigInt::from(5u64).into()).unwrap();
+    assert_eq!(text(&outcome_of(with_bigint), "code"), "invalid_event");
+
+    // Deep nesting is refused by the JSON depth limit, not a stack overflow.
+    let mut deep = JsValue::from(Array::new());
+    for _ in 0..5_000 {
+        deep = Array::of1(&deep).into();
+    }
+    let event = js(r#"{"type":"identify","userId":"u"}"#);
+    Reflect::set(&event, &"traits".into(), &deep).unwrap();
+    assert_eq!(text(&outcome_of(event), "code"), "invalid_event");
+
+    // A lone surrogate (invalid UTF-16) in a string.
+    let event = js(r#"{"type":"page","userId":"u"}"#);
+    Reflect::set(&event, &"name".into(), &JsValue::from_str("\u{FFFD}")).unwrap();
+    let lone = js_sys::JsString::from_char_code1(0xD800);
+    Reflect::set(&event, &"userId".into(), &lone).unwrap();
+    let outcome = outcome_of(event);
+    assert_eq!(text(&outcome, "code"), "invalid_event");
+    assert_eq!(text(&outcome, "message"), "the event is not usable: not valid text: it holds invalid UTF-16 (a lone surrogate)");
+}
+
+#[wasm_bindgen_test]
+fn bad_responses_from_the_host_end_the_conversation_cleanly() {
+    let d = destination();
+    for response in [JsValue::UNDEFINED, JsValue::from_str("nonsense"), js(r#"{"status":"200"}"#), js("[]")] {
+        let mut conversation = d.begin(js(r#"{"type":"group","groupId":"g","userId":"u"}"#), NOW);
+        let step = conversation.respond(response);
+        assert_eq!(text(&step, "kind"), "done");
+        let outcome = get(&step, "outcomes").dyn_into::<Array>().unwrap().get(0);
+        assert_eq!(text(&outcome, "code"), "zendesk_unavailable");
+        assert!(text(&outcome, "message").contains("the host passed an unreadable response"));
+    }
+}
