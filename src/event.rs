@@ -56,7 +56,9 @@ impl Event {
             "track" => {
                 let event = match map.get("event") {
                     Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
-                    Some(Value::String(_)) | None | Some(Value::Null) => return Err(invalid("a track call needs an `event` name")),
+                    Some(Value::String(_)) | None | Some(Value::Null) => {
+                        return Err(invalid("a track call needs an `event` name"))
+                    }
                     Some(_) => return Err(invalid("`event` must be a string")),
                 };
                 Call::Track { event, properties: object(map, "properties")?.unwrap_or_default() }
@@ -132,12 +134,24 @@ pub fn normalize_timestamp(text: &str) -> Option<String> {
             None
         }
     };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -159,10 +173,7 @@ pub fn normalize_timestamp(text: &str) -> Option<String> {
         Some([b'Z' | b'z']) => 0,
         Some([sign @ (b'+' | b'-'), rest @ ..]) => {
             let (h, m) = match rest {
-                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (
-                    digits_of(&[*h1, *h2])?,
-                    digits_of(&[*m1, *m2])?,
-                ),
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (digits_of(&[*h1, *h2])?, digits_of(&[*m1, *m2])?),
                 [h1, h2] => (digits_of(&[*h1, *h2])?, 0),
                 _ => return None,
             };
@@ -170,7 +181,11 @@ pub fn normalize_timestamp(text: &str) -> Option<String> {
                 return None;
             }
             let total = h * 60 + m;
-            if *sign == b'+' { total } else { -total }
+            if *sign == b'+' {
+                total
+            } else {
+                -total
+            }
         }
         _ => return None,
     };
@@ -247,7 +262,9 @@ mod tests {
         assert_eq!(normalize_timestamp("2026-01-31T00:44:07Z").as_deref(), Some("2026-01-31T00:44:07Z"));
         assert_eq!(normalize_timestamp("2026-01-01T01:30:00+02:00").as_deref(), Some("2025-12-31T23:30:00Z"));
         assert_eq!(normalize_timestamp("2024-02-29T12:00:00.5-0130").as_deref(), Some("2024-02-29T13:30:00.500Z"));
-        for bad in ["", "2026-02-30T00:00:00Z", "2026-11-22", "2026-11-22T09:10:54", "yesterday", "2026-11-22T25:00:00Z"] {
+        for bad in
+            ["", "2026-02-30T00:00:00Z", "2026-11-22", "2026-11-22T09:10:54", "yesterday", "2026-11-22T25:00:00Z"]
+        {
             assert_eq!(normalize_timestamp(bad), None, "{bad}");
         }
     }

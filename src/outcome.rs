@@ -45,11 +45,16 @@ impl Code {
         use Code::*;
         match self {
             Delivered => Status::Delivered,
-            EventNotEnabled | MissingUserId | UnsupportedType | DisabledByIntegrations
-            | AmbiguousUser | AmbiguousOrganization => Status::Skipped,
+            EventNotEnabled
+            | MissingUserId
+            | UnsupportedType
+            | DisabledByIntegrations
+            | AmbiguousUser
+            | AmbiguousOrganization => Status::Skipped,
             InvalidEvent | MissingName | IdentifierTooLong => Status::Invalid,
-            UserNotFound | Unauthorized | ZendeskRejected | ZendeskUnavailable | RateLimited
-            | UnexpectedResponse => Status::Failed,
+            UserNotFound | Unauthorized | ZendeskRejected | ZendeskUnavailable | RateLimited | UnexpectedResponse => {
+                Status::Failed
+            }
         }
     }
 }

@@ -24,7 +24,9 @@ impl Response {
     pub fn from_value(value: &Value) -> Result<Response, String> {
         let object = value.as_object().ok_or("a response must be an object {status, headers, body}")?;
         let status = match object.get("status") {
-            Some(Value::Number(n)) => n.as_u64().filter(|s| *s <= 999).ok_or("`status` must be an HTTP status code")? as u16,
+            Some(Value::Number(n)) => {
+                n.as_u64().filter(|s| *s <= 999).ok_or("`status` must be an HTTP status code")? as u16
+            }
             None | Some(Value::Null) => 0,
             Some(_) => return Err("`status` must be a number".into()),
         };
@@ -80,17 +82,36 @@ impl Response {
                 format!("no answer from Zendesk while {doing}: {}", self.error.as_deref().unwrap_or("network error")),
             )
             .retryable(true),
-            401 | 403 => Outcome::new(Code::Unauthorized, format!("Zendesk refused access ({status}) while {doing}: {}", self.reason())),
+            401 | 403 => Outcome::new(
+                Code::Unauthorized,
+                format!("Zendesk refused access ({status}) while {doing}: {}", self.reason()),
+            ),
             429 => {
-                let after = self.header("retry-after").map(|s| format!(" (Retry-After: {})", s.chars().take(40).collect::<String>())).unwrap_or_default();
-                Outcome::new(Code::RateLimited, format!("Zendesk rate limit reached while {doing}{after}")).retryable(true)
+                let after = self
+                    .header("retry-after")
+                    .map(|s| format!(" (Retry-After: {})", s.chars().take(40).collect::<String>()))
+                    .unwrap_or_default();
+                Outcome::new(Code::RateLimited, format!("Zendesk rate limit reached while {doing}{after}"))
+                    .retryable(true)
             }
-            409 => Outcome::new(Code::ZendeskRejected, format!("Zendesk reported a conflict (409) while {doing}: {}", self.reason()))
-                .retryable(true),
-            400..=499 => Outcome::new(Code::ZendeskRejected, format!("Zendesk rejected the request ({status}) while {doing}: {}", self.reason())),
-            500..=599 => Outcome::new(Code::ZendeskUnavailable, format!("Zendesk is unavailable ({status}) while {doing}: {}", self.reason()))
-                .retryable(true),
-            200..=299 => Outcome::new(Code::UnexpectedResponse, format!("Zendesk answered {status} while {doing} with a body this engine cannot read")),
+            409 => Outcome::new(
+                Code::ZendeskRejected,
+                format!("Zendesk reported a conflict (409) while {doing}: {}", self.reason()),
+            )
+            .retryable(true),
+            400..=499 => Outcome::new(
+                Code::ZendeskRejected,
+                format!("Zendesk rejected the request ({status}) while {doing}: {}", self.reason()),
+            ),
+            500..=599 => Outcome::new(
+                Code::ZendeskUnavailable,
+                format!("Zendesk is unavailable ({status}) while {doing}: {}", self.reason()),
+            )
+            .retryable(true),
+            200..=299 => Outcome::new(
+                Code::UnexpectedResponse,
+                format!("Zendesk answered {status} while {doing} with a body this engine cannot read"),
+            ),
             _ => Outcome::new(Code::UnexpectedResponse, format!("unexpected HTTP status {status} while {doing}")),
         }
     }
@@ -133,5 +154,6 @@ fn describe_error(json: &Value) -> String {
 
 /// Whether a 422 says a value was already taken (a racing writer created it first).
 pub fn is_already_taken(response: &Response) -> bool {
-    response.status == 422 && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already been taken"))
+    response.status == 422
+        && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already been taken"))
 }

@@ -22,8 +22,13 @@ const KNOWN_KEYS: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
     /// Segment's "Email" and "Password": an API token when the email ends in `/token`.
-    Basic { email: String, password: String },
-    OAuth { token: String },
+    Basic {
+        email: String,
+        password: String,
+    },
+    OAuth {
+        token: String,
+    },
 }
 
 impl Credentials {
@@ -217,11 +222,17 @@ fn credentials(map: &Map<String, Value>, errors: &mut Vec<SettingsError>) -> Opt
     match (&email, &password, &token) {
         (_, _, Some(_)) if basic => {
             let key = if email.is_some() { "email" } else { "password" };
-            errors.push(problem(key, "contradictory credentials: give either email and password, or oauthToken, not both"));
+            errors.push(problem(
+                key,
+                "contradictory credentials: give either email and password, or oauthToken, not both",
+            ));
         }
-        (Some(_), None, None) => errors.push(problem("password", "password is required with email (an API token, with `/token` after the email)")),
+        (Some(_), None, None) => errors
+            .push(problem("password", "password is required with email (an API token, with `/token` after the email)")),
         (None, Some(_), None) => errors.push(problem("email", "email is required with password")),
-        (None, None, None) => errors.push(problem("oauthToken", "credentials are missing: give oauthToken, or email and password")),
+        (None, None, None) => {
+            errors.push(problem("oauthToken", "credentials are missing: give oauthToken, or email and password"))
+        }
         _ => {}
     }
     if errors.len() > before {
@@ -321,7 +332,10 @@ fn check_base_url(raw: &str) -> Result<String, String> {
 
 fn is_port(s: &str) -> bool {
     let digits = &s[1.min(s.len())..];
-    s.starts_with(':') && !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
+    s.starts_with(':')
+        && !digits.is_empty()
+        && digits.len() <= 5
+        && digits.bytes().all(|b| b.is_ascii_digit())
         && digits.parse::<u32>().map(|p| p <= 65535).unwrap_or(false)
 }
 

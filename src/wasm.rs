@@ -84,7 +84,9 @@ fn json_text(value: &JsValue) -> Result<String, String> {
         return Ok(text);
     }
     match js_sys::JSON::stringify(value) {
-        Ok(text) => text.as_string().ok_or_else(|| "the value cannot be represented as JSON (undefined or a function)".to_string()),
+        Ok(text) => text
+            .as_string()
+            .ok_or_else(|| "the value cannot be represented as JSON (undefined or a function)".to_string()),
         Err(_) => Err("the value cannot be represented as JSON (cyclic, a BigInt, or too deeply nested)".to_string()),
     }
 }
@@ -116,7 +118,11 @@ fn to_js<T: Serialize>(value: &T) -> JsValue {
 fn settings_from(value: &JsValue) -> Result<Settings, Vec<SettingsError>> {
     match parse(value) {
         Ok(json) => Settings::from_value(&json),
-        Err(why) => Err(vec![SettingsError { key: String::new(), code: "invalid_settings", message: format!("settings are {why}") }]),
+        Err(why) => Err(vec![SettingsError {
+            key: String::new(),
+            code: "invalid_settings",
+            message: format!("settings are {why}"),
+        }]),
     }
 }
 
@@ -139,7 +145,9 @@ pub struct Destination {
 impl Destination {
     /// Throws an `Error` with `code: "invalid_settings"` and `errors: [{key, code, message}]`.
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(unchecked_param_type = "Settings | string")] settings: JsValue) -> Result<Destination, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Settings | string")] settings: JsValue,
+    ) -> Result<Destination, JsValue> {
         match settings_from(&settings) {
             Ok(settings) => Ok(Destination { inner: flow::Destination::new(settings) }),
             Err(errors) => {
@@ -154,10 +162,17 @@ impl Destination {
 
     /// Begins the conversation for one event (any JS value, or JSON text). `now` is milliseconds since
     /// the epoch: the engine's only clock.
-    pub fn begin(&self, #[wasm_bindgen(unchecked_param_type = "SegmentEvent | string | unknown")] event: JsValue, now: f64) -> Conversation {
+    pub fn begin(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SegmentEvent | string | unknown")] event: JsValue,
+        now: f64,
+    ) -> Conversation {
         let inner = match json_text(&event).and_then(|text| parse_text(&text)) {
             Ok(value) => self.inner.begin(&value, now),
-            Err(why) => flow::Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}"))),
+            Err(why) => flow::Conversation::finished(Outcome::new(
+                Code::InvalidEvent,
+                format!("the event is not usable: {why}"),
+            )),
         };
         Conversation { inner }
     }

@@ -40,18 +40,28 @@ fn seed_user_body(extra_fields: serde_json::Value) -> serde_json::Value {
 #[test]
 fn seed_example_creates_the_user_field_then_the_user() {
     let d = destination(json!({}));
-    let outcome = converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, no_users()),
-        get("/user_fields", 200, fields("user_fields", &[])),
-        post("/user_fields", json!({"user_field": {"type": "text", "title": "User ID", "key": "user_id"}}), 201, json!({"user_field": {"id": 7, "key": "user_id", "type": "text"}})),
-        post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 360000000001u64}})),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[])),
+            post(
+                "/user_fields",
+                json!({"user_field": {"type": "text", "title": "User ID", "key": "user_id"}}),
+                201,
+                json!({"user_field": {"id": 7, "key": "user_id", "type": "text"}}),
+            ),
+            post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 360000000001u64}})),
+        ],
+    );
     assert_eq!(outcome.status, Status::Delivered);
     assert_eq!(outcome.code, Code::Delivered);
     assert_eq!(outcome.message, "user 360000000001 created");
     assert_eq!(outcome.warnings, vec!["created the text field `user_id` in Zendesk's user_fields for `userId`"]);
     assert!(!outcome.retryable);
-    let mapped: Vec<(String, Option<String>)> = outcome.mapping.iter().map(|m| (m.from.clone(), m.to.clone())).collect();
+    let mapped: Vec<(String, Option<String>)> =
+        outcome.mapping.iter().map(|m| (m.from.clone(), m.to.clone())).collect();
     assert!(mapped.contains(&("traits.timezone".into(), Some("user.time_zone".into()))));
     assert!(mapped.contains(&("traits.organizationId".into(), Some("user.organization_id".into()))));
     assert!(mapped.contains(&("userId".into(), Some("user.user_fields.user_id".into()))));
@@ -60,15 +70,23 @@ fn seed_example_creates_the_user_field_then_the_user() {
 #[test]
 fn steady_state_identify_is_a_lookup_and_a_write() {
     let d = destination(json!({}));
-    converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, no_users()),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 5}})),
-    ]);
-    let outcome = converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, users(&[(5, "Pikachu@Pakemon.com")])),
-        put("/users/5", seed_user_body(json!({})), 200, json!({"user": {"id": 5}})),
-    ]);
+    converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 5}})),
+        ],
+    );
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, users(&[(5, "Pikachu@Pakemon.com")])),
+            put("/users/5", seed_user_body(json!({})), 200, json!({"user": {"id": 5}})),
+        ],
+    );
     assert_eq!(outcome.message, "user 5 updated");
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
 }
@@ -76,11 +94,15 @@ fn steady_state_identify_is_a_lookup_and_a_write() {
 #[test]
 fn several_users_with_the_email_update_nothing() {
     let d = destination(json!({}));
-    let outcome = converse(&d, seed_identify(), vec![get(
-        &email_search("pikachu@pakemon.com"),
-        200,
-        users(&[(1, "pikachu@pakemon.com"), (2, "PIKACHU@pakemon.com")]),
-    )]);
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![get(
+            &email_search("pikachu@pakemon.com"),
+            200,
+            users(&[(1, "pikachu@pakemon.com"), (2, "PIKACHU@pakemon.com")]),
+        )],
+    );
     assert_eq!((outcome.status, outcome.code), (Status::Skipped, Code::AmbiguousUser));
     assert_eq!(outcome.message, "2 Zendesk users have the email pikachu@pakemon.com; nothing was updated");
 }
@@ -88,18 +110,30 @@ fn several_users_with_the_email_update_nothing() {
 #[test]
 fn loose_search_results_are_checked_for_the_exact_email() {
     let d = destination(json!({}));
-    let outcome = converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, users(&[(1, "pikachu.jr@pakemon.com"), (2, "other@pakemon.com")])),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 3}})),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(
+                &email_search("pikachu@pakemon.com"),
+                200,
+                users(&[(1, "pikachu.jr@pakemon.com"), (2, "other@pakemon.com")]),
+            ),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 3}})),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
 #[test]
 fn a_name_or_both_name_parts_are_required() {
     let d = destination(json!({}));
-    for traits in [json!({"email": "a@b.co"}), json!({"email": "a@b.co", "firstName": "Ash"}), json!({"name": "  ", "email": "a@b.co"})] {
+    for traits in [
+        json!({"email": "a@b.co"}),
+        json!({"email": "a@b.co", "firstName": "Ash"}),
+        json!({"name": "  ", "email": "a@b.co"}),
+    ] {
         let outcome = converse(&d, json!({"type": "identify", "userId": "u1", "traits": traits}), vec![]);
         assert_eq!((outcome.status, outcome.code), (Status::Invalid, Code::MissingName), "{traits}");
     }
@@ -108,10 +142,19 @@ fn a_name_or_both_name_parts_are_required() {
         (json!({"first_name": "Misty", "last_name": "Waterflower"}), "Misty Waterflower"),
     ] {
         let d = destination(json!({}));
-        let outcome = converse(&d, json!({"type": "identify", "userId": "u1", "traits": traits}), vec![
-            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-            post("/users/create_or_update", json!({"user": {"name": name, "external_id": "u1", "verified": false, "user_fields": {"user_id": "u1"}}}), 200, json!({"user": {"id": 9}})),
-        ]);
+        let outcome = converse(
+            &d,
+            json!({"type": "identify", "userId": "u1", "traits": traits}),
+            vec![
+                get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+                post(
+                    "/users/create_or_update",
+                    json!({"user": {"name": name, "external_id": "u1", "verified": false, "user_fields": {"user_id": "u1"}}}),
+                    200,
+                    json!({"user": {"id": 9}}),
+                ),
+            ],
+        );
         assert_eq!(outcome.code, Code::Delivered);
     }
 }
@@ -120,11 +163,20 @@ fn a_name_or_both_name_parts_are_required() {
 fn traits_fall_back_to_context_traits() {
     let d = destination(json!({"verified": true}));
     let event = json!({"type": "identify", "userId": "u2", "context": {"traits": {"name": "Brock", "email": "brock@pewter.gym"}}});
-    let outcome = converse(&d, event, vec![
-        get(&email_search("brock@pewter.gym"), 200, no_users()),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", json!({"user": {"name": "Brock", "email": "brock@pewter.gym", "external_id": "u2", "verified": true, "user_fields": {"user_id": "u2"}}}), 201, json!({"user": {"id": 11}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get(&email_search("brock@pewter.gym"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Brock", "email": "brock@pewter.gym", "external_id": "u2", "verified": true, "user_fields": {"user_id": "u2"}}}),
+                201,
+                json!({"user": {"id": 11}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
@@ -146,28 +198,46 @@ fn custom_traits_become_snake_case_fields_created_with_inferred_types() {
     }});
     let field = |ty: &str, title: &str, key: &str| json!({"user_field": {"type": ty, "title": title, "key": key}});
     let created = |key: &str| json!({"user_field": {"id": 1, "key": key}});
-    let outcome = converse(&d, event, vec![
-        get(&email_search("peter@initech.test"), 200, no_users()),
-        get("/user_fields", 200, fields("user_fields", &[("plan", "text"), ("user_id", "text")])),
-        post("/user_fields", field("checkbox", "Is Beta", "is_beta"), 201, created("is_beta")),
-        post("/user_fields", field("decimal", "Lifetime Value", "lifetime_value"), 201, created("lifetime_value")),
-        post("/user_fields", field("integer", "Logins", "logins"), 201, created("logins")),
-        post("/user_fields", field("integer", "Total Billed", "total_billed"), 201, created("total_billed")),
-        post("/user_fields", field("date", "Trial Ends", "trial_ends"), 201, created("trial_ends")),
-        post("/users/create_or_update", json!({"user": {
-            "name": "Peter Gibbons", "email": "peter@initech.test", "external_id": "u3", "verified": false,
-            "user_fields": {"is_beta": false, "lifetime_value": 3930.5, "logins": 5, "plan": "premium",
-                            "total_billed": 830, "trial_ends": "2026-12-24", "user_id": "u3"}
-        }}), 201, json!({"user": {"id": 12}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get(&email_search("peter@initech.test"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("plan", "text"), ("user_id", "text")])),
+            post("/user_fields", field("checkbox", "Is Beta", "is_beta"), 201, created("is_beta")),
+            post("/user_fields", field("decimal", "Lifetime Value", "lifetime_value"), 201, created("lifetime_value")),
+            post("/user_fields", field("integer", "Logins", "logins"), 201, created("logins")),
+            post("/user_fields", field("integer", "Total Billed", "total_billed"), 201, created("total_billed")),
+            post("/user_fields", field("date", "Trial Ends", "trial_ends"), 201, created("trial_ends")),
+            post(
+                "/users/create_or_update",
+                json!({"user": {
+                    "name": "Peter Gibbons", "email": "peter@initech.test", "external_id": "u3", "verified": false,
+                    "user_fields": {"is_beta": false, "lifetime_value": 3930.5, "logins": 5, "plan": "premium",
+                                    "total_billed": 830, "trial_ends": "2026-12-24", "user_id": "u3"}
+                }}),
+                201,
+                json!({"user": {"id": 12}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
     let mut dropped: Vec<&str> = outcome.mapping.iter().filter(|m| m.to.is_none()).map(|m| m.from.as_str()).collect();
     dropped.sort();
-    assert_eq!(dropped, vec!["traits.12345", "traits.address", "traits.favoriteColor", "traits.größe", "traits.role", "traits.tags"]);
+    assert_eq!(
+        dropped,
+        vec!["traits.12345", "traits.address", "traits.favoriteColor", "traits.größe", "traits.role", "traits.tags"]
+    );
     assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.role` was not sent: Zendesk reserves `role`")));
     assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.address` was not sent: objects and arrays")));
-    assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.größe` was not sent: its name has characters outside ASCII")));
-    assert!(!outcome.warnings.iter().any(|w| w.contains("favoriteColor")), "a null for a missing field is noted, not warned");
+    assert!(outcome
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("`traits.größe` was not sent: its name has characters outside ASCII")));
+    assert!(
+        !outcome.warnings.iter().any(|w| w.contains("favoriteColor")),
+        "a null for a missing field is noted, not warned"
+    );
 }
 
 #[test]
@@ -176,18 +246,44 @@ fn values_are_fitted_to_existing_field_types_or_dropped_with_a_warning() {
     let event = json!({"type": "identify", "userId": "u4", "traits": {
         "name": "Joanna", "logins": "17", "score": 2.5, "vip": "true", "since": "2024-05-01T00:00:00Z", "birthday": "2024-05-01T10:00:00Z"
     }});
-    let outcome = converse(&d, event, vec![
-        get("/user_fields", 200, fields("user_fields", &[("logins", "integer"), ("score", "integer"), ("vip", "checkbox"), ("since", "date"), ("birthday", "date"), ("user_id", "text")])),
-        post("/users/create_or_update", json!({"user": {
-            "name": "Joanna", "external_id": "u4", "verified": false,
-            "user_fields": {"logins": 17, "vip": true, "since": "2024-05-01", "user_id": "u4"}
-        }}), 200, json!({"user": {"id": 13}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get(
+                "/user_fields",
+                200,
+                fields(
+                    "user_fields",
+                    &[
+                        ("logins", "integer"),
+                        ("score", "integer"),
+                        ("vip", "checkbox"),
+                        ("since", "date"),
+                        ("birthday", "date"),
+                        ("user_id", "text"),
+                    ],
+                ),
+            ),
+            post(
+                "/users/create_or_update",
+                json!({"user": {
+                    "name": "Joanna", "external_id": "u4", "verified": false,
+                    "user_fields": {"logins": 17, "vip": true, "since": "2024-05-01", "user_id": "u4"}
+                }}),
+                200,
+                json!({"user": {"id": 13}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
-    assert_eq!(outcome.warnings, vec![
-        "`traits.birthday` was not sent: a string does not fit the date field and cannot be converted without loss",
-        "`traits.score` was not sent: a number does not fit the integer field and cannot be converted without loss",
-    ]);
+    assert_eq!(
+        outcome.warnings,
+        vec![
+            "`traits.birthday` was not sent: a string does not fit the date field and cannot be converted without loss",
+            "`traits.score` was not sent: a number does not fit the integer field and cannot be converted without loss",
+        ]
+    );
 }
 
 #[test]
@@ -195,12 +291,26 @@ fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
     let d = destination(json!({}));
     let event = json!({"type": "identify", "userId": "u5", "traits": {"name": "Milton", "stapler": "red"}});
     let taken = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"key": [{"description": "Key: has already been taken", "error": "DuplicateValue"}]}});
-    let outcome = converse(&d, event, vec![
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/user_fields", json!({"user_field": {"type": "text", "title": "Stapler", "key": "stapler"}}), 422, taken),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text"), ("stapler", "dropdown")])),
-        post("/users/create_or_update", json!({"user": {"name": "Milton", "external_id": "u5", "verified": false, "user_fields": {"stapler": "red", "user_id": "u5"}}}), 200, json!({"user": {"id": 14}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/user_fields",
+                json!({"user_field": {"type": "text", "title": "Stapler", "key": "stapler"}}),
+                422,
+                taken,
+            ),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text"), ("stapler", "dropdown")])),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Milton", "external_id": "u5", "verified": false, "user_fields": {"stapler": "red", "user_id": "u5"}}}),
+                200,
+                json!({"user": {"id": 14}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
@@ -208,10 +318,19 @@ fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
 fn unknown_time_zones_and_bad_organization_ids_are_dropped_with_warnings() {
     let d = destination(json!({}));
     let event = json!({"type": "identify", "userId": "u6", "traits": {"name": "Bob", "timezone": "Mars/Olympus_Mons", "organizationId": "acme", "phone": 5551234}});
-    let outcome = converse(&d, event, vec![
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", json!({"user": {"name": "Bob", "phone": "5551234", "external_id": "u6", "verified": false, "user_fields": {"user_id": "u6"}}}), 200, json!({"user": {"id": 15}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Bob", "phone": "5551234", "external_id": "u6", "verified": false, "user_fields": {"user_id": "u6"}}}),
+                200,
+                json!({"user": {"id": 15}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
     assert_eq!(outcome.warnings.len(), 2, "{:?}", outcome.warnings);
 }
@@ -226,41 +345,72 @@ fn removal_event() -> serde_json::Value {
 #[test]
 fn removal_deletes_the_membership_and_does_not_rewrite_organization_id() {
     let d = destination(json!({"removeUsersFromOrganizations": true}));
-    let outcome = converse(&d, removal_event(), vec![
-        get(&email_search("pikachu@pokemon.com"), 200, users(&[(21, "pikachu@pokemon.com")])),
-        get("/organizations/search?external_id=6789", 200, json!({"organizations": [{"id": 400}], "count": 1})),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        put("/users/21", json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}), 200, json!({"user": {"id": 21}})),
-        delete("/users/21/organizations/400", 204),
-    ]);
+    let outcome = converse(
+        &d,
+        removal_event(),
+        vec![
+            get(&email_search("pikachu@pokemon.com"), 200, users(&[(21, "pikachu@pokemon.com")])),
+            get("/organizations/search?external_id=6789", 200, json!({"organizations": [{"id": 400}], "count": 1})),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            put(
+                "/users/21",
+                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                200,
+                json!({"user": {"id": 21}}),
+            ),
+            delete("/users/21/organizations/400", 204),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
     assert_eq!(outcome.message, "user 21 updated; removed from organization 400");
-    assert_eq!(outcome.warnings, vec!["organizationId 400 was not written: this identify removes the user from that organization"]);
+    assert_eq!(
+        outcome.warnings,
+        vec!["organizationId 400 was not written: this identify removes the user from that organization"]
+    );
 }
 
 #[test]
 fn removal_falls_back_to_a_numeric_zendesk_id_and_tolerates_a_missing_membership() {
     let d = destination(json!({"removeUsersFromOrganizations": true}));
-    let outcome = converse(&d, removal_event(), vec![
-        get(&email_search("pikachu@pokemon.com"), 200, no_users()),
-        get("/organizations/search?external_id=6789", 200, json!({"organizations": [], "count": 0})),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}), 201, json!({"user": {"id": 22}})),
-        delete("/users/22/organizations/6789", 404),
-    ]);
+    let outcome = converse(
+        &d,
+        removal_event(),
+        vec![
+            get(&email_search("pikachu@pokemon.com"), 200, no_users()),
+            get("/organizations/search?external_id=6789", 200, json!({"organizations": [], "count": 0})),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                201,
+                json!({"user": {"id": 22}}),
+            ),
+            delete("/users/22/organizations/6789", 404),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
     assert!(outcome.warnings.contains(&"user 22 was not a member of organization 6789: nothing to remove".to_string()));
 }
 
 #[test]
 fn removal_needs_the_setting_and_remove_exactly_true() {
-    for (settings, remove) in [(json!({}), json!(true)), (json!({"removeUsersFromOrganizations": true}), json!("true"))] {
+    for (settings, remove) in [(json!({}), json!(true)), (json!({"removeUsersFromOrganizations": true}), json!("true"))]
+    {
         let d = destination(settings);
         let event = json!({"type": "identify", "userId": "12345", "traits": {"name": "Pikachu", "organizationId": 6789, "company": {"id": "6789", "remove": remove}}});
-        let outcome = converse(&d, event, vec![
-            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-            post("/users/create_or_update", json!({"user": {"name": "Pikachu", "organization_id": 6789, "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}), 200, json!({"user": {"id": 23}})),
-        ]);
+        let outcome = converse(
+            &d,
+            event,
+            vec![
+                get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+                post(
+                    "/users/create_or_update",
+                    json!({"user": {"name": "Pikachu", "organization_id": 6789, "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                    200,
+                    json!({"user": {"id": 23}}),
+                ),
+            ],
+        );
         assert_eq!(outcome.code, Code::Delivered);
         assert!(outcome.warnings.iter().any(|w| w.starts_with("`traits.company` was not sent")));
     }
@@ -279,7 +429,11 @@ fn zendesk_failures_become_stable_codes() {
     for (status, answer, code, retryable, message) in cases {
         let d = destination(json!({}));
         let outcome = converse(&d, seed_identify(), vec![get(&email_search("pikachu@pakemon.com"), status, answer)]);
-        assert_eq!((outcome.code, outcome.retryable, outcome.message.as_str()), (code, retryable, message), "status {status}");
+        assert_eq!(
+            (outcome.code, outcome.retryable, outcome.message.as_str()),
+            (code, retryable, message),
+            "status {status}"
+        );
         assert_eq!(outcome.status, Status::Failed);
     }
 }
@@ -288,11 +442,15 @@ fn zendesk_failures_become_stable_codes() {
 fn a_validation_error_on_the_write_reports_zendesks_detail() {
     let d = destination(json!({}));
     let duplicate = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"email": [{"description": "Email: pikachu@pakemon.com is already being used by another user", "error": "DuplicateValue"}]}});
-    let outcome = converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, no_users()),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", seed_user_body(json!({})), 422, duplicate),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 422, duplicate),
+        ],
+    );
     assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::ZendeskRejected, false));
     assert_eq!(outcome.message, "Zendesk rejected the request (422) while creating or updating the user: RecordInvalid; Record validation errors; email: Email: pikachu@pakemon.com is already being used by another user");
 }
@@ -301,10 +459,26 @@ fn a_validation_error_on_the_write_reports_zendesks_detail() {
 fn ids_beyond_2_pow_53_stay_exact() {
     let d = destination(json!({}));
     let big = "9007199254740993";
-    let outcome = converse(&d, seed_identify(), vec![
-        get(&email_search("pikachu@pakemon.com"), 200, serde_json::from_str(&format!(r#"{{"users":[{{"id":{big},"email":"pikachu@pakemon.com"}}],"count":1}}"#)).unwrap()),
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        put(&format!("/users/{big}"), seed_user_body(json!({})), 200, serde_json::from_str(&format!(r#"{{"user":{{"id":{big}}}}}"#)).unwrap()),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(
+                &email_search("pikachu@pakemon.com"),
+                200,
+                serde_json::from_str(&format!(
+                    r#"{{"users":[{{"id":{big},"email":"pikachu@pakemon.com"}}],"count":1}}"#
+                ))
+                .unwrap(),
+            ),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            put(
+                &format!("/users/{big}"),
+                seed_user_body(json!({})),
+                200,
+                serde_json::from_str(&format!(r#"{{"user":{{"id":{big}}}}}"#)).unwrap(),
+            ),
+        ],
+    );
     assert_eq!(outcome.message, format!("user {big} updated"));
 }

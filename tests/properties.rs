@@ -18,8 +18,16 @@ fn any_json() -> impl Strategy<Value = Value> {
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
         ".{0,12}".prop_map(Value::String),
-        prop_oneof![Just("identify"), Just("track"), Just("group"), Just("page"), Just("2026-01-31"), Just("a@b.co"), Just("true")]
-            .prop_map(|s| Value::String(s.into())),
+        prop_oneof![
+            Just("identify"),
+            Just("track"),
+            Just("group"),
+            Just("page"),
+            Just("2026-01-31"),
+            Just("a@b.co"),
+            Just("true")
+        ]
+        .prop_map(|s| Value::String(s.into())),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -68,7 +76,18 @@ fn event_like() -> impl Strategy<Value = Value> {
 
 fn any_response() -> impl Strategy<Value = Response> {
     let status = prop_oneof![
-        Just(0u16), Just(200), Just(201), Just(202), Just(204), Just(401), Just(404), Just(409), Just(422), Just(429), Just(500), Just(503),
+        Just(0u16),
+        Just(200),
+        Just(201),
+        Just(202),
+        Just(204),
+        Just(401),
+        Just(404),
+        Just(409),
+        Just(422),
+        Just(429),
+        Just(500),
+        Just(503),
         any::<u16>()
     ];
     let body = prop_oneof![
@@ -166,10 +185,13 @@ proptest! {
 fn hostile_sizes_and_depths_are_refused_cleanly() {
     let d = destination(json!({}));
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let Step::Done { outcomes } = d.begin_json(&deep, NOW).step().clone() else { panic!("deep nesting must end at once") };
+    let Step::Done { outcomes } = d.begin_json(&deep, NOW).step().clone() else {
+        panic!("deep nesting must end at once")
+    };
     assert_eq!(outcomes[0].code, Code::InvalidEvent);
 
-    let deep_object = format!("{{\"type\":\"identify\",\"traits\":{}{}}}", "{\"a\":".repeat(50_000), "1}".repeat(50_000));
+    let deep_object =
+        format!("{{\"type\":\"identify\",\"traits\":{}{}}}", "{\"a\":".repeat(50_000), "1}".repeat(50_000));
     let Step::Done { outcomes } = d.begin_json(&deep_object, NOW).step().clone() else { panic!() };
     assert_eq!(outcomes[0].code, Code::InvalidEvent);
 

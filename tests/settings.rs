@@ -65,7 +65,11 @@ fn credentials_are_exactly_one_kind_and_never_echoed() {
         (json!({"subdomain": "acme"}), "oauthToken", "credentials are missing"),
         (json!({"subdomain": "acme", "email": "a@b.co"}), "password", "password is required"),
         (json!({"subdomain": "acme", "password": "x"}), "email", "email is required"),
-        (json!({"subdomain": "acme", "email": "a@b.co", "password": "x", "oauthToken": "t"}), "email", "contradictory credentials"),
+        (
+            json!({"subdomain": "acme", "email": "a@b.co", "password": "x", "oauthToken": "t"}),
+            "email",
+            "contradictory credentials",
+        ),
         (json!({"subdomain": "acme", "oauthToken": "t", "password": "x"}), "password", "contradictory credentials"),
         (json!({"subdomain": "acme", "email": "a@b.co", "password": secret}), "password", "control character"),
         (json!({"subdomain": "acme", "oauthToken": "tok\n"}), "oauthToken", "control character"),

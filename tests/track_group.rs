@@ -18,19 +18,35 @@ fn sunshine(name: &str, properties: serde_json::Value, created_at: &str) -> serd
 fn track_by_email_looks_the_user_up_then_records_on_its_id() {
     let d = destination(json!({}));
     let properties = json!({"title": "How to Create a Tracking Plan", "email": "user@example.com"});
-    let outcome = converse(&d, track("Article Completed", properties.clone()), vec![
-        get(&email_search("user@example.com"), 200, users(&[(31, "user@example.com")])),
-        post("/users/31/events", sunshine("Article Completed", properties.clone(), "2026-01-31T00:44:07Z"), 202, json!({"status": "received"})),
-    ]);
-    assert_eq!((outcome.status, outcome.code, outcome.message.as_str()), (Status::Delivered, Code::Delivered, "event recorded on user 31"));
+    let outcome = converse(
+        &d,
+        track("Article Completed", properties.clone()),
+        vec![
+            get(&email_search("user@example.com"), 200, users(&[(31, "user@example.com")])),
+            post(
+                "/users/31/events",
+                sunshine("Article Completed", properties.clone(), "2026-01-31T00:44:07Z"),
+                202,
+                json!({"status": "received"}),
+            ),
+        ],
+    );
+    assert_eq!(
+        (outcome.status, outcome.code, outcome.message.as_str()),
+        (Status::Delivered, Code::Delivered, "event recorded on user 31")
+    );
 
     // Steady state: the user is known, one request.
-    let outcome = converse(&d, track("Article Completed", properties.clone()), vec![post(
-        "/users/31/events",
-        sunshine("Article Completed", properties, "2026-01-31T00:44:07Z"),
-        202,
-        json!({}),
-    )]);
+    let outcome = converse(
+        &d,
+        track("Article Completed", properties.clone()),
+        vec![post(
+            "/users/31/events",
+            sunshine("Article Completed", properties, "2026-01-31T00:44:07Z"),
+            202,
+            json!({}),
+        )],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
@@ -39,17 +55,30 @@ fn track_without_email_matches_user_id_as_external_id() {
     let d = destination(json!({"sourceName": "initech-app"}));
     let mut event = track("Order Completed", json!({"revenue": 12.5}));
     event.as_object_mut().unwrap().remove("timestamp");
-    let outcome = converse(&d, event, vec![
-        get("/users/search?external_id=97980cfea0067", 200, users(&[(32, "x@y.z")])),
-        post("/users/32/events", json!({"event": {"source": "initech-app", "type": "Order Completed", "properties": {"revenue": 12.5}, "created_at": "2025-11-29T18:30:00.000Z"}}), 202, json!({})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/users/search?external_id=97980cfea0067", 200, users(&[(32, "x@y.z")])),
+            post(
+                "/users/32/events",
+                json!({"event": {"source": "initech-app", "type": "Order Completed", "properties": {"revenue": 12.5}, "created_at": "2025-11-29T18:30:00.000Z"}}),
+                202,
+                json!({}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
 #[test]
 fn an_unknown_user_is_an_error_and_no_event_is_sent() {
     let d = destination(json!({}));
-    let outcome = converse(&d, track("Article Completed", json!({})), vec![get("/users/search?external_id=97980cfea0067", 200, no_users())]);
+    let outcome = converse(
+        &d,
+        track("Article Completed", json!({})),
+        vec![get("/users/search?external_id=97980cfea0067", 200, no_users())],
+    );
     assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::UserNotFound, false));
     assert_eq!(outcome.message, "no Zendesk user has external_id 97980cfea0067; the event was not sent (Zendesk would create an anonymous user)");
 }
@@ -58,15 +87,23 @@ fn an_unknown_user_is_an_error_and_no_event_is_sent() {
 fn a_cached_user_that_disappeared_is_looked_up_again() {
     let d = destination(json!({}));
     let body = sunshine("Article Completed", json!({}), "2026-01-31T00:44:07Z");
-    converse(&d, track("Article Completed", json!({})), vec![
-        get("/users/search?external_id=97980cfea0067", 200, users(&[(33, "a@b.c")])),
-        post("/users/33/events", body.clone(), 202, json!({})),
-    ]);
-    let outcome = converse(&d, track("Article Completed", json!({})), vec![
-        post("/users/33/events", body.clone(), 404, json!({"error": "RecordNotFound"})),
-        get("/users/search?external_id=97980cfea0067", 200, users(&[(34, "a@b.c")])),
-        post("/users/34/events", body, 202, json!({})),
-    ]);
+    converse(
+        &d,
+        track("Article Completed", json!({})),
+        vec![
+            get("/users/search?external_id=97980cfea0067", 200, users(&[(33, "a@b.c")])),
+            post("/users/33/events", body.clone(), 202, json!({})),
+        ],
+    );
+    let outcome = converse(
+        &d,
+        track("Article Completed", json!({})),
+        vec![
+            post("/users/33/events", body.clone(), 404, json!({"error": "RecordNotFound"})),
+            get("/users/search?external_id=97980cfea0067", 200, users(&[(34, "a@b.c")])),
+            post("/users/34/events", body, 202, json!({})),
+        ],
+    );
     assert_eq!(outcome.message, "event recorded on user 34");
 }
 
@@ -75,10 +112,26 @@ fn track_is_filtered_before_anything_is_sent() {
     let d = destination(json!({}));
     let cases = [
         (track("Signed Up", json!({})), Status::Skipped, Code::EventNotEnabled),
-        (json!({"type": "track", "anonymousId": "a", "event": "Article Completed"}), Status::Skipped, Code::MissingUserId),
-        (track("Article Completed", json!({"email": format!("{}@example.com", "x".repeat(49))})), Status::Invalid, Code::IdentifierTooLong),
-        (json!({"type": "track", "userId": "y".repeat(61), "event": "Article Completed"}), Status::Invalid, Code::IdentifierTooLong),
-        (json!({"type": "track", "userId": "u", "event": "Article Completed", "timestamp": "last tuesday"}), Status::Invalid, Code::InvalidEvent),
+        (
+            json!({"type": "track", "anonymousId": "a", "event": "Article Completed"}),
+            Status::Skipped,
+            Code::MissingUserId,
+        ),
+        (
+            track("Article Completed", json!({"email": format!("{}@example.com", "x".repeat(49))})),
+            Status::Invalid,
+            Code::IdentifierTooLong,
+        ),
+        (
+            json!({"type": "track", "userId": "y".repeat(61), "event": "Article Completed"}),
+            Status::Invalid,
+            Code::IdentifierTooLong,
+        ),
+        (
+            json!({"type": "track", "userId": "u", "event": "Article Completed", "timestamp": "last tuesday"}),
+            Status::Invalid,
+            Code::InvalidEvent,
+        ),
         (json!({"type": "track", "userId": "u", "event": ""}), Status::Invalid, Code::InvalidEvent),
     ];
     for (event, status, code) in cases {
@@ -87,7 +140,11 @@ fn track_is_filtered_before_anything_is_sent() {
     }
     // 60 characters exactly is accepted.
     let email = format!("{}@example.com", "x".repeat(48));
-    let outcome = converse(&d, track("Article Completed", json!({"email": email})), vec![get(&email_search(&email), 200, no_users())]);
+    let outcome = converse(
+        &d,
+        track("Article Completed", json!({"email": email})),
+        vec![get(&email_search(&email), 200, no_users())],
+    );
     assert_eq!(outcome.code, Code::UserNotFound);
 }
 
@@ -98,29 +155,62 @@ fn seed_group() -> serde_json::Value {
 #[test]
 fn seed_group_writes_the_organization_then_the_membership() {
     let d = destination(json!({}));
-    let field = |ty: &str, title: &str, key: &str| json!({"organization_field": {"type": ty, "title": title, "key": key}});
-    let outcome = converse(&d, seed_group(), vec![
-        get("/users/search?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
-        get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
-        get("/organization_fields", 200, fields("organization_fields", &[])),
-        post("/organization_fields", field("checkbox", "Deleted", "deleted"), 201, json!({"organization_field": {"id": 1}})),
-        post("/organization_fields", field("text", "Url", "url"), 201, json!({"organization_field": {"id": 2}})),
-        post("/organizations/create_or_update", json!({"organization": {
-            "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
-        }}), 201, json!({"organization": {"id": 500}})),
-        post("/organization_memberships", json!({"organization_membership": {"user_id": 41, "organization_id": 500}}), 201, json!({"organization_membership": {"id": 1}})),
-    ]);
+    let field =
+        |ty: &str, title: &str, key: &str| json!({"organization_field": {"type": ty, "title": title, "key": key}});
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            get("/users/search?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get("/organization_fields", 200, fields("organization_fields", &[])),
+            post(
+                "/organization_fields",
+                field("checkbox", "Deleted", "deleted"),
+                201,
+                json!({"organization_field": {"id": 1}}),
+            ),
+            post("/organization_fields", field("text", "Url", "url"), 201, json!({"organization_field": {"id": 2}})),
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {
+                    "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
+                }}),
+                201,
+                json!({"organization": {"id": 500}}),
+            ),
+            post(
+                "/organization_memberships",
+                json!({"organization_membership": {"user_id": 41, "organization_id": 500}}),
+                201,
+                json!({"organization_membership": {"id": 1}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
     assert_eq!(outcome.message, "organization 500 created; user 41 added to it");
 
     // Steady state: organization write and membership; an existing membership is success.
-    let outcome = converse(&d, seed_group(), vec![
-        post("/organizations/create_or_update", json!({"organization": {
-            "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
-        }}), 200, json!({"organization": {"id": 500}})),
-        post("/organization_memberships", json!({"organization_membership": {"user_id": 41, "organization_id": 500}}), 422,
-            json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"user_id": [{"description": "User is already a member of this organization"}]}})),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {
+                    "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
+                }}),
+                200,
+                json!({"organization": {"id": 500}}),
+            ),
+            post(
+                "/organization_memberships",
+                json!({"organization_membership": {"user_id": 41, "organization_id": 500}}),
+                422,
+                json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"user_id": [{"description": "User is already a member of this organization"}]}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.message, "organization 500 updated; user 41 already a member");
     assert!(outcome.warnings.is_empty());
 }
@@ -129,14 +219,27 @@ fn seed_group_writes_the_organization_then_the_membership() {
 fn group_standard_traits_and_a_name_for_new_organizations() {
     let d = destination(json!({"allowGroupWithoutUserId": true}));
     let event = json!({"type": "group", "groupId": 42, "traits": {"domainNames": "initech.test, initrode.test", "tags": ["enterprise", "tps"], "employees": 329, "plan": "enterprise"}});
-    let outcome = converse(&d, event, vec![
-        get("/organizations/search?external_id=42", 200, json!({"organizations": [], "count": 0})),
-        get("/organization_fields", 200, fields("organization_fields", &[("employees", "integer"), ("plan", "text")])),
-        post("/organizations/create_or_update", json!({"organization": {
-            "external_id": "42", "name": "42", "domain_names": ["initech.test", "initrode.test"], "tags": ["enterprise", "tps"],
-            "organization_fields": {"employees": 329, "plan": "enterprise"}
-        }}), 201, json!({"organization": {"id": 501}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/organizations/search?external_id=42", 200, json!({"organizations": [], "count": 0})),
+            get(
+                "/organization_fields",
+                200,
+                fields("organization_fields", &[("employees", "integer"), ("plan", "text")]),
+            ),
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {
+                    "external_id": "42", "name": "42", "domain_names": ["initech.test", "initrode.test"], "tags": ["enterprise", "tps"],
+                    "organization_fields": {"employees": 329, "plan": "enterprise"}
+                }}),
+                201,
+                json!({"organization": {"id": 501}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.message, "organization 501 created");
     assert_eq!(outcome.warnings, vec!["the new organization has no `name` trait; it is named after its groupId `42`"]);
 }
@@ -153,10 +256,18 @@ fn group_refusals() {
     let outcome = converse(&d, seed_group(), vec![get("/users/search?external_id=6789", 200, no_users())]);
     assert_eq!((outcome.status, outcome.code), (Status::Failed, Code::UserNotFound));
 
-    let outcome = converse(&d, seed_group(), vec![
-        get("/users/search?external_id=6789", 200, users(&[(41, "a@b.c")])),
-        get("/organizations/search?external_id=908172409", 200, json!({"organizations": [{"id": 1}, {"id": 2}], "count": 2})),
-    ]);
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            get("/users/search?external_id=6789", 200, users(&[(41, "a@b.c")])),
+            get(
+                "/organizations/search?external_id=908172409",
+                200,
+                json!({"organizations": [{"id": 1}, {"id": 2}], "count": 2}),
+            ),
+        ],
+    );
     assert_eq!((outcome.status, outcome.code), (Status::Skipped, Code::AmbiguousOrganization));
 }
 
@@ -167,9 +278,21 @@ fn other_calls_and_routing() {
         (json!({"type": "page", "userId": "u", "name": "Home"}), Status::Skipped, Code::UnsupportedType),
         (json!({"type": "screen", "userId": "u"}), Status::Skipped, Code::UnsupportedType),
         (json!({"type": "alias", "userId": "u", "previousId": "p"}), Status::Skipped, Code::UnsupportedType),
-        (json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"Zendesk": false}}), Status::Skipped, Code::DisabledByIntegrations),
-        (json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"All": false}}), Status::Skipped, Code::DisabledByIntegrations),
-        (json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"All": false, "zendesk": true}}), Status::Skipped, Code::DisabledByIntegrations),
+        (
+            json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"Zendesk": false}}),
+            Status::Skipped,
+            Code::DisabledByIntegrations,
+        ),
+        (
+            json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"All": false}}),
+            Status::Skipped,
+            Code::DisabledByIntegrations,
+        ),
+        (
+            json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"All": false, "zendesk": true}}),
+            Status::Skipped,
+            Code::DisabledByIntegrations,
+        ),
         (json!("identify"), Status::Invalid, Code::InvalidEvent),
         (json!({"userId": "u"}), Status::Invalid, Code::InvalidEvent),
         (json!({"type": "purchase"}), Status::Invalid, Code::InvalidEvent),
@@ -182,10 +305,19 @@ fn other_calls_and_routing() {
     }
     // All: false with Zendesk enabled explicitly still sends.
     let event = json!({"type": "identify", "userId": "u", "traits": {"name": "N"}, "integrations": {"All": false, "Zendesk": {"x": 1}}});
-    let outcome = converse(&d, event, vec![
-        get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
-        post("/users/create_or_update", json!({"user": {"name": "N", "external_id": "u", "verified": false, "user_fields": {"user_id": "u"}}}), 200, json!({"user": {"id": 1}})),
-    ]);
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "N", "external_id": "u", "verified": false, "user_fields": {"user_id": "u"}}}),
+                200,
+                json!({"user": {"id": 1}}),
+            ),
+        ],
+    );
     assert_eq!(outcome.code, Code::Delivered);
 }
 
@@ -200,7 +332,10 @@ fn every_request_carries_auth_and_json_headers() {
     assert_eq!(request.body, None);
 
     let oauth = zendesk_destination::Destination::new(
-        zendesk_destination::Settings::from_value(&json!({"subdomain": "acme", "oauthToken": "tok", "baseUrl": "http://127.0.0.1:4010/"})).unwrap(),
+        zendesk_destination::Settings::from_value(
+            &json!({"subdomain": "acme", "oauthToken": "tok", "baseUrl": "http://127.0.0.1:4010/"}),
+        )
+        .unwrap(),
     );
     let conversation = oauth.begin(&seed_group(), NOW);
     let zendesk_destination::Step::Request { request } = conversation.step() else { panic!("expected a request") };
@@ -212,7 +347,9 @@ fn every_request_carries_auth_and_json_headers() {
 fn network_failures_and_responses_after_the_end() {
     let d = destination(json!({}));
     let mut conversation = d.begin(&seed_group(), NOW);
-    let step = conversation.respond(zendesk_destination::Response { status: 0, error: Some("timeout".into()), ..Default::default() }).clone();
+    let step = conversation
+        .respond(zendesk_destination::Response { status: 0, error: Some("timeout".into()), ..Default::default() })
+        .clone();
     let zendesk_destination::Step::Done { outcomes } = step else { panic!("expected the end") };
     assert_eq!((outcomes[0].code, outcomes[0].retryable), (Code::ZendeskUnavailable, true));
     assert_eq!(outcomes[0].message, "no answer from Zendesk while looking the user up by external_id: timeout");

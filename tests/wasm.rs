@@ -3,7 +3,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, JSON, Object, Reflect};
+use js_sys::{Array, Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use zendesk_destination::wasm::{validate_settings, Destination};
@@ -23,12 +23,14 @@ fn text(value: &JsValue, path: &str) -> String {
 }
 
 fn destination() -> Destination {
-    Destination::new(js(r#"{"subdomain":"acme","oauthToken":"tok","events":["Article Completed"]}"#)).expect("valid settings")
+    Destination::new(js(r#"{"subdomain":"acme","oauthToken":"tok","events":["Article Completed"]}"#))
+        .expect("valid settings")
 }
 
 #[wasm_bindgen_test]
 fn settings_errors_are_thrown_as_errors_with_codes() {
-    let error = Destination::new(js(r#"{"subdomain":"acme.zendesk.com","oauthToken":"t","colour":1}"#)).err().expect("invalid");
+    let error =
+        Destination::new(js(r#"{"subdomain":"acme.zendesk.com","oauthToken":"t","colour":1}"#)).err().expect("invalid");
     assert!(error.is_instance_of::<js_sys::Error>());
     assert_eq!(text(&error, "code"), "invalid_settings");
     let errors: Array = get(&error, "errors").dyn_into().expect("an array");
@@ -75,10 +77,14 @@ fn a_conversation_hands_out_plain_objects_and_takes_responses() {
 #[wasm_bindgen_test]
 fn json_text_keeps_big_integers_exact() {
     let d = destination();
-    let mut conversation = d.begin(JsValue::from_str(r#"{"type":"group","groupId":9007199254740993,"userId":"u"}"#), NOW);
+    let mut conversation =
+        d.begin(JsValue::from_str(r#"{"type":"group","groupId":9007199254740993,"userId":"u"}"#), NOW);
     assert_eq!(text(&conversation.step(), "request.url"), "https://acme.zendesk.com/api/v2/users/search?external_id=u");
     let step = conversation.respond(js(r#"{"status":200,"headers":{},"body":"{\"users\":[{\"id\":1}],\"count\":1}"}"#));
-    assert_eq!(text(&step, "request.url"), "https://acme.zendesk.com/api/v2/organizations/search?external_id=9007199254740993");
+    assert_eq!(
+        text(&step, "request.url"),
+        "https://acme.zendesk.com/api/v2/organizations/search?external_id=9007199254740993"
+    );
 }
 
 fn outcome_of(event: JsValue) -> JsValue {
@@ -90,7 +96,15 @@ fn outcome_of(event: JsValue) -> JsValue {
 
 #[wasm_bindgen_test]
 fn any_js_value_ends_in_an_outcome_never_a_trap() {
-    for value in [JsValue::UNDEFINED, JsValue::NULL, JsValue::from_f64(f64::NAN), JsValue::from_str(""), JsValue::from_str("[1,2"), js("[]"), js("\"identify\"")] {
+    for value in [
+        JsValue::UNDEFINED,
+        JsValue::NULL,
+        JsValue::from_f64(f64::NAN),
+        JsValue::from_str(""),
+        JsValue::from_str("[1,2"),
+        js("[]"),
+        js("\"identify\""),
+    ] {
         assert_eq!(text(&outcome_of(value), "code"), "invalid_event");
     }
     // Cyclic objects and BigInts cannot be JSON.
@@ -117,7 +131,10 @@ fn any_js_value_ends_in_an_outcome_never_a_trap() {
     Reflect::set(&event, &"userId".into(), &lone).unwrap();
     let outcome = outcome_of(event);
     assert_eq!(text(&outcome, "code"), "invalid_event");
-    assert_eq!(text(&outcome, "message"), "the event is not usable: not valid text: it holds invalid UTF-16 (a lone surrogate)");
+    assert_eq!(
+        text(&outcome, "message"),
+        "the event is not usable: not valid text: it holds invalid UTF-16 (a lone surrogate)"
+    );
 }
 
 #[wasm_bindgen_test]

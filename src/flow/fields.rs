@@ -15,7 +15,12 @@ const MAX_CATALOG_PAGES: usize = 50;
 
 impl Flow {
     /// The `user_fields` / `organization_fields` object to write, creating fields that are missing.
-    pub(super) async fn custom_fields(&self, kind: FieldKind, values: Vec<CustomValue>, report: &mut Report) -> Result<Map<String, Value>, Outcome> {
+    pub(super) async fn custom_fields(
+        &self,
+        kind: FieldKind,
+        values: Vec<CustomValue>,
+        report: &mut Report,
+    ) -> Result<Map<String, Value>, Outcome> {
         let mut fields = Map::new();
         if values.is_empty() {
             return Ok(fields);
@@ -55,7 +60,9 @@ impl Flow {
                 }
             }
             match catalog.get(&value.key) {
-                Some(info) if !info.active => report.dropped(&value.from, format!("the field `{}` is inactive in Zendesk", value.key)),
+                Some(info) if !info.active => {
+                    report.dropped(&value.from, format!("the field `{}` is inactive in Zendesk", value.key))
+                }
                 Some(info) => match convert(&value.value, &info.field_type) {
                     Ok(converted) => {
                         report.landed(&value.from, &target(&value.key));
@@ -99,7 +106,12 @@ impl Flow {
     }
 
     /// `Ok(true)` created, `Ok(false)` someone else had just created it.
-    async fn create_field(&self, kind: FieldKind, value: &CustomValue, field_type: &FieldType) -> Result<bool, Outcome> {
+    async fn create_field(
+        &self,
+        kind: FieldKind,
+        value: &CustomValue,
+        field_type: &FieldType,
+    ) -> Result<bool, Outcome> {
         let body = json!({ kind.member(): {"type": field_type.as_str(), "title": value.title, "key": value.key} });
         let response = self.exchange.send(self.api.post(&format!("/{}", kind.collection()), &body)).await;
         if is_already_taken(&response) {
@@ -108,4 +120,3 @@ impl Flow {
         expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| true)
     }
 }
-

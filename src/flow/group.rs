@@ -53,7 +53,9 @@ async fn write_organization(
         }
         if found.is_empty() && !attributes.contains_key("name") {
             attributes.insert("name".into(), Value::String(external_id.clone()));
-            report.warn(format!("the new organization has no `name` trait; it is named after its groupId `{external_id}`"));
+            report.warn(format!(
+                "the new organization has no `name` trait; it is named after its groupId `{external_id}`"
+            ));
         }
     }
 

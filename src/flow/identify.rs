@@ -13,13 +13,21 @@ use crate::outcome::{Code, Outcome};
 
 pub(super) async fn identify(flow: &Flow, event: &Event, traits: &Map<String, Value>) -> Outcome {
     let settings = &flow.settings;
-    let plan = match user_plan(traits, event.user_id.as_deref(), settings.verified, settings.remove_users_from_organizations) {
+    let plan = match user_plan(
+        traits,
+        event.user_id.as_deref(),
+        settings.verified,
+        settings.remove_users_from_organizations,
+    ) {
         Ok(plan) => plan,
         Err(outcome) => return outcome,
     };
     if plan.email.is_none() && event.user_id.is_none() {
         return with_report(
-            Outcome::new(Code::MissingUserId, "identify needs `traits.email` or a `userId` to match a Zendesk user; nothing was sent"),
+            Outcome::new(
+                Code::MissingUserId,
+                "identify needs `traits.email` or a `userId` to match a Zendesk user; nothing was sent",
+            ),
             plan.report,
         );
     }
@@ -62,9 +70,12 @@ async fn write_user(
         Some(company_id) => {
             let found = flow.organization_for_removal(company_id, report).await?;
             if let Some(org) = found {
-                let same = organization_id == Some(org) || attributes.get("organization_id").map(|v| v.to_string()).as_deref() == Some(company_id.as_str());
+                let same = organization_id == Some(org)
+                    || attributes.get("organization_id").map(|v| v.to_string()).as_deref() == Some(company_id.as_str());
                 if same && attributes.remove("organization_id").is_some() {
-                    report.warn(format!("organizationId {org} was not written: this identify removes the user from that organization"));
+                    report.warn(format!(
+                        "organizationId {org} was not written: this identify removes the user from that organization"
+                    ));
                 }
             }
             found
@@ -117,7 +128,8 @@ impl Flow {
             [] => match company_id.parse::<u64>() {
                 Ok(id) => Ok(Some(id)),
                 Err(_) => {
-                    report.warn(format!("no Zendesk organization has external_id {company_id}: no membership to remove"));
+                    report
+                        .warn(format!("no Zendesk organization has external_id {company_id}: no membership to remove"));
                     Ok(None)
                 }
             },

@@ -27,9 +27,13 @@ use crate::settings::Settings;
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Step {
-    Request { request: RequestDescriptor },
+    Request {
+        request: RequestDescriptor,
+    },
     /// One outcome per event the conversation carries (one today; batches will carry several).
-    Done { outcomes: Vec<Outcome> },
+    Done {
+        outcomes: Vec<Outcome>,
+    },
 }
 
 /// The request a flow waits on, and the response the host brought for it.
@@ -112,7 +116,10 @@ impl Conversation {
                 None => {
                     self.future = None;
                     Step::Done {
-                        outcomes: vec![Outcome::new(Code::UnexpectedResponse, "internal: the flow stopped without a request")],
+                        outcomes: vec![Outcome::new(
+                            Code::UnexpectedResponse,
+                            "internal: the flow stopped without a request",
+                        )],
                     }
                 }
             },
@@ -151,7 +158,8 @@ impl Destination {
             now_ms,
         };
         let future: Pin<Box<dyn Future<Output = Outcome>>> = Box::pin(run(flow, event));
-        let mut conversation = Conversation { future: Some(future), channel, step: Step::Done { outcomes: Vec::new() } };
+        let mut conversation =
+            Conversation { future: Some(future), channel, step: Step::Done { outcomes: Vec::new() } };
         conversation.advance();
         conversation
     }
@@ -160,7 +168,10 @@ impl Destination {
     pub fn begin_json(&self, text: &str, now_ms: f64) -> Conversation {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.begin(&value, now_ms),
-            Err(error) => Conversation::finished(Outcome::new(Code::InvalidEvent, format!("the event is not valid JSON: {}", crate::json_error(&error)))),
+            Err(error) => Conversation::finished(Outcome::new(
+                Code::InvalidEvent,
+                format!("the event is not valid JSON: {}", crate::json_error(&error)),
+            )),
         }
     }
 }

@@ -18,10 +18,11 @@ pub(super) async fn track(flow: &Flow, event: &Event, name: &str, properties: &M
     let Some(user_id) = event.user_id.as_deref() else {
         return Outcome::new(Code::MissingUserId, "track calls are sent only with a userId");
     };
-    let plan = match track_plan(name, properties, user_id, event.timestamp.as_deref(), &settings.source_name, flow.now_ms) {
-        Ok(plan) => plan,
-        Err(outcome) => return outcome,
-    };
+    let plan =
+        match track_plan(name, properties, user_id, event.timestamp.as_deref(), &settings.source_name, flow.now_ms) {
+            Ok(plan) => plan,
+            Err(outcome) => return outcome,
+        };
     let outcome = record(flow, &plan.identifier, &plan.body).await.unwrap_or_else(|failure| failure);
     with_report(outcome, plan.report)
 }

@@ -27,7 +27,8 @@ impl Flow {
     /// index-backed, so every result is checked again here.
     pub(super) async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Outcome> {
         let query = format!("email:\"{}\"", email.replace('"', ""));
-        let body = self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
+        let body =
+            self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
         let users = read_users(&body)?;
         Ok(users.into_iter().filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))).collect())
     }
@@ -42,7 +43,10 @@ impl Flow {
     /// Organization ids whose `external_id` is `external_id` (exact, case-insensitive).
     pub(super) async fn organizations_by_external_id(&self, external_id: &str) -> Result<Vec<u64>, Outcome> {
         let body = self
-            .call(self.api.get("/organizations/search", &[("external_id", external_id)]), "looking the organization up by external_id")
+            .call(
+                self.api.get("/organizations/search", &[("external_id", external_id)]),
+                "looking the organization up by external_id",
+            )
             .await?;
         let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
         list.iter().map(|o| o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))).collect()
@@ -50,7 +54,11 @@ impl Flow {
 
     /// The one existing user an identifier names: the cache's answer (`true`), else one lookup.
     /// `consequence` tells what a miss means for the event ("the event was not sent").
-    pub(super) async fn existing_user(&self, identifier: &Identifier, consequence: &str) -> Result<(u64, bool), Outcome> {
+    pub(super) async fn existing_user(
+        &self,
+        identifier: &Identifier,
+        consequence: &str,
+    ) -> Result<(u64, bool), Outcome> {
         let Identifier { kind, value } = identifier;
         let cached = {
             let cache = self.cache.borrow();
@@ -76,7 +84,10 @@ impl Flow {
                 Ok((user.id, false))
             }
             [] => Err(Outcome::new(Code::UserNotFound, format!("no Zendesk user has {by} {value}; {consequence}"))),
-            many => Err(Outcome::new(Code::AmbiguousUser, format!("{} Zendesk users have {by} {value}; {consequence}", many.len()))),
+            many => Err(Outcome::new(
+                Code::AmbiguousUser,
+                format!("{} Zendesk users have {by} {value}; {consequence}", many.len()),
+            )),
         }
     }
 
@@ -84,7 +95,9 @@ impl Flow {
     pub(super) async fn add_membership(&self, user_id: u64, organization_id: u64) -> Result<bool, Outcome> {
         let body = json!({"organization_membership": {"user_id": user_id, "organization_id": organization_id}});
         let response = self.exchange.send(self.api.post("/organization_memberships", &body)).await;
-        if response.status == 422 && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already")) {
+        if response.status == 422
+            && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already"))
+        {
             return Ok(false);
         }
         expect_json(&response, "adding the user to the organization").map(|_| true)

@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{field_key, field_title, CustomValue, Report};
+use super::{keyed_traits, push_custom, CustomValue, Report};
 
 /// Trait (by its snake_case key) → the standard organization attribute it fills.
 const STANDARD_ATTRIBUTES: &[(&str, &str)] = &[("name", "name"), ("domain_names", "domain_names"), ("tags", "tags")];
@@ -39,33 +39,21 @@ pub fn organization_plan(group_id: &str, traits: &Map<String, Value>) -> Organiz
     report.landed("groupId", "organization.external_id");
     let mut custom: Vec<CustomValue> = Vec::new();
 
-    for (trait_name, value) in traits {
-        let from = format!("traits.{trait_name}");
-        let key = match field_key(trait_name) {
-            Ok(key) => key,
-            Err(why) => {
-                report.dropped(&from, why);
-                continue;
-            }
+    for t in keyed_traits(traits, &mut report) {
+        let Some((_, attribute)) = STANDARD_ATTRIBUTES.iter().find(|(k, _)| *k == t.key) else {
+            push_custom(&mut custom, t, &mut report);
+            continue;
         };
-        if let Some((_, attribute)) = STANDARD_ATTRIBUTES.iter().find(|(k, _)| *k == key) {
-            if value.is_null() {
-                report.ignored(&from, "null: left as it is in Zendesk");
-                continue;
+        if t.value.is_null() {
+            report.ignored(&t.from, "null: left as it is in Zendesk");
+            continue;
+        }
+        match standard_value(attribute, t.value) {
+            Ok(converted) => {
+                report.landed(&t.from, &format!("organization.{attribute}"));
+                attributes.insert(attribute.to_string(), converted);
             }
-            match standard_value(attribute, value) {
-                Ok(converted) => {
-                    report.landed(&from, &format!("organization.{attribute}"));
-                    attributes.insert(attribute.to_string(), converted);
-                }
-                Err(why) => report.dropped(&from, why),
-            }
-        } else if matches!(value, Value::Object(_) | Value::Array(_)) {
-            report.dropped(&from, "objects and arrays cannot be stored in a Zendesk custom field");
-        } else if let Some(previous) = custom.iter().find(|c| c.key == key) {
-            report.dropped(&from, format!("`{}` already fills the field `{key}`", previous.from));
-        } else {
-            custom.push(CustomValue { from, title: field_title(trait_name), key, value: value.clone() });
+            Err(why) => report.dropped(&t.from, why),
         }
     }
     OrganizationPlan { external_id: group_id.to_string(), attributes, custom, report }
@@ -93,5 +81,8 @@ fn standard_value(attribute: &str, value: &Value) -> Result<Value, String> {
 
 /// "a.com, b.com" or "a.com b.com" → ["a.com", "b.com"].
 fn split_list(s: &str) -> Vec<Value> {
-    s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).map(|p| Value::String(p.to_string())).collect()
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(|p| Value::String(p.to_string()))
+        .collect()
 }

@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{field_key, field_title, timezone::zendesk_time_zone, CustomValue, Report};
+use super::{keyed_traits, push_custom, timezone::zendesk_time_zone, CustomValue, Report};
 use crate::outcome::{Code, Outcome};
 
 /// Trait (by its snake_case key) → the standard user attribute it fills.
@@ -45,11 +45,19 @@ pub struct UserPlan {
     pub report: Report,
 }
 
-pub fn user_plan(traits: &Map<String, Value>, user_id: Option<&str>, verified: bool, removal_enabled: bool) -> Result<UserPlan, Outcome> {
+pub fn user_plan(
+    traits: &Map<String, Value>,
+    user_id: Option<&str>,
+    verified: bool,
+    removal_enabled: bool,
+) -> Result<UserPlan, Outcome> {
     let mut report = Report::default();
     let mut attributes = Map::new();
     let name = user_name(traits).ok_or_else(|| {
-        Outcome::new(Code::MissingName, "identify needs a `name` trait, or both `firstName` and `lastName`: Zendesk users must have a name")
+        Outcome::new(
+            Code::MissingName,
+            "identify needs a `name` trait, or both `firstName` and `lastName`: Zendesk users must have a name",
+        )
     })?;
     attributes.insert("name".into(), Value::String(name.clone()));
 
@@ -58,59 +66,57 @@ pub fn user_plan(traits: &Map<String, Value>, user_id: Option<&str>, verified: b
     let mut organization_id = None;
     let mut custom: Vec<CustomValue> = Vec::new();
 
-    for (trait_name, value) in traits {
-        let from = format!("traits.{trait_name}");
-        let key = match field_key(trait_name) {
-            Ok(key) => key,
-            Err(why) => {
-                report.dropped(&from, why);
-                continue;
-            }
-        };
-        if let Some((_, attribute)) = STANDARD_ATTRIBUTES.iter().find(|(k, _)| *k == key) {
-            if value.is_null() {
-                report.ignored(&from, "null: left as it is in Zendesk");
+    for t in keyed_traits(traits, &mut report) {
+        let from = t.from.as_str();
+        if let Some((_, attribute)) = STANDARD_ATTRIBUTES.iter().find(|(k, _)| *k == t.key) {
+            if t.value.is_null() {
+                report.ignored(from, "null: left as it is in Zendesk");
                 continue;
             }
             let target = format!("user.{attribute}");
-            match (*attribute, standard_value(attribute, value)) {
-                ("name", Ok(_)) => report.landed(&from, &target),
+            match (*attribute, standard_value(attribute, t.value)) {
+                ("name", Ok(_)) => report.landed(from, &target),
                 (_, Ok(converted)) => {
                     match *attribute {
                         "email" => email = converted.as_str().map(str::to_string),
                         "organization_id" => organization_id = converted.as_u64(),
                         _ => {}
                     }
-                    if *attribute == "time_zone" && converted.as_str() != value.as_str() {
-                        report.landed_with_note(&from, &target, format!("translated to Zendesk's name `{}`", converted.as_str().unwrap_or_default()));
+                    if *attribute == "time_zone" && converted.as_str() != t.value.as_str() {
+                        report.landed_with_note(
+                            from,
+                            &target,
+                            format!("translated to Zendesk's name `{}`", converted.as_str().unwrap_or_default()),
+                        );
                     } else {
-                        report.landed(&from, &target);
+                        report.landed(from, &target);
                     }
                     attributes.insert(attribute.to_string(), converted);
                 }
-                (_, Err(why)) => report.dropped(&from, why),
+                (_, Err(why)) => report.dropped(from, why),
             }
-        } else if NAME_PARTS.contains(&key.as_str()) {
-            report.landed_with_note(&from, "user.name", "joined into the name");
-        } else if key == "role" {
-            report.dropped(&from, "Zendesk reserves `role`; send it under another name such as `user_role` to keep it");
-        } else if key == "company" && removal.is_some() {
-            report.landed_with_note(&from, "organization_membership", "removes the user from this organization");
-        } else if key == USER_ID_FIELD {
-            report.dropped(&from, "the `user_id` field is filled from the event's userId");
-        } else if matches!(value, Value::Object(_) | Value::Array(_)) {
-            report.dropped(&from, "objects and arrays cannot be stored in a Zendesk custom field");
-        } else if let Some(previous) = custom.iter().find(|c| c.key == key) {
-            report.dropped(&from, format!("`{}` already fills the field `{key}`", previous.from));
+        } else if NAME_PARTS.contains(&t.key.as_str()) {
+            report.landed_with_note(from, "user.name", "joined into the name");
+        } else if t.key == "role" {
+            report.dropped(from, "Zendesk reserves `role`; send it under another name such as `user_role` to keep it");
+        } else if t.key == "company" && removal.is_some() {
+            report.landed_with_note(from, "organization_membership", "removes the user from this organization");
+        } else if t.key == USER_ID_FIELD {
+            report.dropped(from, "the `user_id` field is filled from the event's userId");
         } else {
-            custom.push(CustomValue { from, title: field_title(trait_name), key, value: value.clone() });
+            push_custom(&mut custom, t, &mut report);
         }
     }
 
     if let Some(user_id) = user_id {
         attributes.insert("external_id".into(), Value::String(user_id.to_string()));
         report.landed("userId", "user.external_id");
-        custom.push(CustomValue { from: "userId".into(), key: USER_ID_FIELD.into(), title: "User ID".into(), value: Value::String(user_id.to_string()) });
+        custom.push(CustomValue {
+            from: "userId".into(),
+            key: USER_ID_FIELD.into(),
+            title: "User ID".into(),
+            value: Value::String(user_id.to_string()),
+        });
     }
     attributes.insert("verified".into(), Value::Bool(verified));
     Ok(UserPlan { attributes, email, organization_id, custom, removal, report })
@@ -146,9 +152,11 @@ fn standard_value(attribute: &str, value: &Value) -> Result<Value, String> {
             s.parse::<u64>().map(Value::from).map_err(|_| "the organization id is too large".to_string())
         }
         ("organization_id", _) => Err("organizationId must be a Zendesk organization id (an integer)".into()),
-        ("time_zone", Value::String(s)) => zendesk_time_zone(s)
-            .map(|zone| Value::String(zone.to_string()))
-            .ok_or_else(|| "it is not a time zone that Zendesk knows (use an IANA name such as America/Los_Angeles)".to_string()),
+        ("time_zone", Value::String(s)) => {
+            zendesk_time_zone(s).map(|zone| Value::String(zone.to_string())).ok_or_else(|| {
+                "it is not a time zone that Zendesk knows (use an IANA name such as America/Los_Angeles)".to_string()
+            })
+        }
         ("time_zone", _) => Err("the time zone must be a string".into()),
         ("phone", Value::String(s)) if !s.trim().is_empty() => Ok(Value::String(s.trim().to_string())),
         ("phone", Value::Number(n)) => Ok(Value::String(crate::number_text(n))),

@@ -6,7 +6,7 @@ pub mod identify;
 pub mod timezone;
 pub mod track;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::outcome::MappingEntry;
 
@@ -51,6 +51,40 @@ impl Report {
 
     pub fn warn(&mut self, warning: impl Into<String>) {
         self.warnings.push(warning.into());
+    }
+}
+
+/// A trait whose name makes a field key.
+pub struct KeyedTrait<'a> {
+    pub name: &'a str,
+    /// Where it came from, e.g. `traits.favoriteColor`.
+    pub from: String,
+    pub key: String,
+    pub value: &'a Value,
+}
+
+/// The traits, each with its snake_case key; those whose names cannot become a key are dropped here.
+pub fn keyed_traits<'a>(traits: &'a Map<String, Value>, report: &mut Report) -> Vec<KeyedTrait<'a>> {
+    let mut keyed = Vec::new();
+    for (name, value) in traits {
+        let from = format!("traits.{name}");
+        match field_key(name) {
+            Ok(key) => keyed.push(KeyedTrait { name, from, key, value }),
+            Err(why) => report.dropped(&from, why),
+        }
+    }
+    keyed
+}
+
+/// Queues a trait for its custom field, unless the value cannot be stored in one or an earlier trait
+/// already fills that key.
+pub fn push_custom(custom: &mut Vec<CustomValue>, t: KeyedTrait, report: &mut Report) {
+    if matches!(t.value, Value::Object(_) | Value::Array(_)) {
+        report.dropped(&t.from, "objects and arrays cannot be stored in a Zendesk custom field");
+    } else if let Some(previous) = custom.iter().find(|c| c.key == t.key) {
+        report.dropped(&t.from, format!("`{}` already fills the field `{}`", previous.from, t.key));
+    } else {
+        custom.push(CustomValue { title: field_title(t.name), from: t.from, key: t.key, value: t.value.clone() });
     }
 }
 
@@ -191,7 +225,9 @@ pub fn infer_type(value: &Value) -> Option<FieldType> {
 
 /// A value in the form a field of type `ty` takes: converted only when nothing is lost.
 pub fn convert(value: &Value, ty: &FieldType) -> Result<Value, String> {
-    let fail = || Err(format!("{} does not fit the {} field and cannot be converted without loss", describe(value), ty.as_str()));
+    let fail = || {
+        Err(format!("{} does not fit the {} field and cannot be converted without loss", describe(value), ty.as_str()))
+    };
     if value.is_null() {
         return Ok(Value::Null); // clears the field
     }

@@ -326,10 +326,7 @@ pub fn zendesk_time_zone(name: &str) -> Option<&'static str> {
 
 /// The value for `key` (ASCII case-insensitive) in a (key, value) table.
 fn lookup(table: &'static [(&'static str, &'static str)], key: &str) -> Option<&'static str> {
-    table
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|&(_, v)| v)
+    table.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|&(_, v)| v)
 }
 
 #[cfg(test)]
@@ -378,16 +375,10 @@ mod tests {
 
     #[test]
     fn iana_match_is_case_insensitive_and_trimmed() {
-        assert_eq!(
-            zendesk_time_zone("america/los_angeles"),
-            Some("Pacific Time (US & Canada)")
-        );
+        assert_eq!(zendesk_time_zone("america/los_angeles"), Some("Pacific Time (US & Canada)"));
         assert_eq!(zendesk_time_zone("EUROPE/LONDON"), Some("London"));
         assert_eq!(zendesk_time_zone("  Asia/Tokyo\n"), Some("Tokyo"));
-        assert_eq!(
-            zendesk_time_zone("\tus/eastern "),
-            Some("Eastern Time (US & Canada)")
-        );
+        assert_eq!(zendesk_time_zone("\tus/eastern "), Some("Eastern Time (US & Canada)"));
         assert_eq!(zendesk_time_zone("utc"), Some("UTC"));
     }
 
@@ -443,10 +434,7 @@ mod tests {
 
     #[test]
     fn zendesk_names_come_back_canonical() {
-        assert_eq!(
-            zendesk_time_zone("pacific time (us & canada)"),
-            Some("Pacific Time (US & Canada)")
-        );
+        assert_eq!(zendesk_time_zone("pacific time (us & canada)"), Some("Pacific Time (US & Canada)"));
         assert_eq!(zendesk_time_zone(" EDINBURGH "), Some("Edinburgh"));
         assert_eq!(zendesk_time_zone("nuku'alofa"), Some("Nuku'alofa"));
         for &(zendesk, _) in ZONES {
@@ -483,8 +471,7 @@ mod tests {
     #[test]
     fn every_table_entry_round_trips() {
         for &(zendesk, iana) in ZONES {
-            let back = zendesk_time_zone(iana)
-                .unwrap_or_else(|| panic!("{iana} ({zendesk}) does not map back"));
+            let back = zendesk_time_zone(iana).unwrap_or_else(|| panic!("{iana} ({zendesk}) does not map back"));
             assert_eq!(iana_of(back), iana, "{iana} ({zendesk}) mapped to {back}");
             if zendesk_names_for(iana) == 1 {
                 assert_eq!(back, zendesk, "{iana}");
@@ -517,30 +504,17 @@ mod tests {
     #[test]
     fn aliases_resolve_and_shadow_nothing() {
         for (n, &(alias, target)) in ALIASES.iter().enumerate() {
-            let known = ZONES.iter().any(|(_, i)| *i == target)
-                || EQUIVALENTS.iter().any(|(i, _)| *i == target);
+            let known = ZONES.iter().any(|(_, i)| *i == target) || EQUIVALENTS.iter().any(|(i, _)| *i == target);
+            assert!(known, "{alias} -> {target}, which is not in ZONES or EQUIVALENTS");
             assert!(
-                known,
-                "{alias} -> {target}, which is not in ZONES or EQUIVALENTS"
-            );
-            assert!(
-                ZONES
-                    .iter()
-                    .all(|(z, i)| !z.eq_ignore_ascii_case(alias) && !i.eq_ignore_ascii_case(alias)),
+                ZONES.iter().all(|(z, i)| !z.eq_ignore_ascii_case(alias) && !i.eq_ignore_ascii_case(alias)),
                 "{alias} is already in ZONES"
             );
             assert!(
-                EQUIVALENTS
-                    .iter()
-                    .all(|(i, _)| !i.eq_ignore_ascii_case(alias)),
+                EQUIVALENTS.iter().all(|(i, _)| !i.eq_ignore_ascii_case(alias)),
                 "{alias} is already in EQUIVALENTS"
             );
-            assert!(
-                ALIASES[n + 1..]
-                    .iter()
-                    .all(|(a, _)| !a.eq_ignore_ascii_case(alias)),
-                "{alias} appears twice"
-            );
+            assert!(ALIASES[n + 1..].iter().all(|(a, _)| !a.eq_ignore_ascii_case(alias)), "{alias} appears twice");
         }
     }
 
@@ -548,16 +522,8 @@ mod tests {
     fn equivalents_name_real_zones_not_in_the_table() {
         for (n, &(iana, zendesk)) in EQUIVALENTS.iter().enumerate() {
             iana_of(zendesk);
-            assert!(
-                ZONES.iter().all(|(_, i)| !i.eq_ignore_ascii_case(iana)),
-                "{iana} is already in ZONES"
-            );
-            assert!(
-                EQUIVALENTS[n + 1..]
-                    .iter()
-                    .all(|(i, _)| !i.eq_ignore_ascii_case(iana)),
-                "{iana} appears twice"
-            );
+            assert!(ZONES.iter().all(|(_, i)| !i.eq_ignore_ascii_case(iana)), "{iana} is already in ZONES");
+            assert!(EQUIVALENTS[n + 1..].iter().all(|(i, _)| !i.eq_ignore_ascii_case(iana)), "{iana} appears twice");
         }
     }
 }

@@ -38,7 +38,14 @@ pub struct TrackPlan {
     pub report: Report,
 }
 
-pub fn track_plan(name: &str, properties: &Map<String, Value>, user_id: &str, timestamp: Option<&str>, source: &str, now_ms: f64) -> Result<TrackPlan, Outcome> {
+pub fn track_plan(
+    name: &str,
+    properties: &Map<String, Value>,
+    user_id: &str,
+    timestamp: Option<&str>,
+    source: &str,
+    now_ms: f64,
+) -> Result<TrackPlan, Outcome> {
     let mut report = Report::default();
     let email = properties.get("email").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
     let identifier = match email {

@@ -72,7 +72,9 @@ pub fn converse(destination: &Destination, event: Value, script: Vec<Exchange>) 
             assert_eq!(outcomes.len(), 1);
             outcomes[0].clone()
         }
-        Step::Request { request } => panic!("the conversation wants more: {} {}", request.url, request.body.clone().unwrap_or_default()),
+        Step::Request { request } => {
+            panic!("the conversation wants more: {} {}", request.url, request.body.clone().unwrap_or_default())
+        }
     }
 }
 
@@ -86,7 +88,8 @@ pub fn users(list: &[(u64, &str)]) -> Value {
 }
 
 pub fn fields(collection: &str, list: &[(&str, &str)]) -> Value {
-    let items: Vec<Value> = list.iter().map(|(key, ty)| json!({"id": 1, "key": key, "type": ty, "title": key, "active": true})).collect();
+    let items: Vec<Value> =
+        list.iter().map(|(key, ty)| json!({"id": 1, "key": key, "type": ty, "title": key, "active": true})).collect();
     json!({ collection: items, "count": list.len(), "next_page": null })
 }
 
