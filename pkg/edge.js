@@ -1,0 +1,533 @@
+// zendesk-destination/edge: Segment's HTTP Tracking API in front of the destination.
+//
+// `createHandler({settings, writeKeys})` returns `(request: Request) => Promise<Response>`: point
+// `@segment/analytics-node`, analytics.js or any client of the Tracking API at it and identify, track and
+// group calls land in Zendesk. Web-standard APIs only (fetch, Request, Response, Headers, TextEncoder,
+// ReadableStream): the same code runs on Node, Deno, Bun and edge runtimes.
+//
+// The contract: by default the answer waits until every event's outcome is known. 200 when each event was
+// delivered, skipped, invalid (it can never succeed) or failed for good; 503 + Retry-After when any failed
+// in a way a retry can fix (429 when Zendesk throttled), so the client keeps the events and retries. A
+// retried batch does not write twice what landed: events are de-duplicated by `messageId` within a bounded
+// window, and a retry of an event still in flight joins that delivery instead of starting another.
+import { createDestination, eventKeys } from "./index.js";
+import { mergeBatchItem } from "./host/input.js";
+import { parse, stringify } from "./host/json.js";
+import { KeyedLocks, Limiter } from "./host/ordering.js";
+
+/** Segment's limits (its HTTP Tracking API documentation). */
+export const LIMITS = Object.freeze({
+  eventBytes: 32 * 1024, // one event, as JSON
+  requestBytes: 500 * 1024, // one request body
+  batchEvents: 2_500, // items of one batch
+});
+
+export const DEFAULTS = Object.freeze({
+  concurrency: 8, // events in delivery at once, across all requests
+  maxPendingEvents: 10_000, // accepted but unfinished events; beyond it new requests get 503 (nothing sent)
+  dedupeMaxEntries: 100_000, // messageIds remembered
+  dedupeWindowMs: 24 * 60 * 60 * 1000, // and for how long
+  responseTimeoutMs: 8_000, // longest wait for outcomes before answering 503 (deliveries go on)
+  retryAfterSeconds: 5, // Retry-After of a 503
+  closeTimeoutMs: 10_000, // close(): grace for deliveries in progress
+});
+
+const SINGLE = {
+  identify: "identify",
+  track: "track",
+  group: "group",
+  page: "page",
+  screen: "screen",
+  alias: "alias",
+  i: "identify",
+  t: "track",
+  g: "group",
+  p: "page",
+  s: "screen",
+  a: "alias",
+};
+const ROUTES = new Map([
+  ...Object.entries(SINGLE).map(([name, type]) => [`/v1/${name}`, { kind: "single", type }]),
+  ["/v1/batch", { kind: "batch" }],
+  ["/v1/b", { kind: "batch" }],
+  ["/v1/import", { kind: "batch" }],
+  ["/v1/m", { kind: "metrics" }],
+]);
+
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+const encoder = new TextEncoder();
+const byteLength = (text) => encoder.encode(text).length;
+
+/** An outcome that makes the client keep the event and try again. */
+function asksForRetry(outcome) {
+  // `unauthorized`: Zendesk refused the destination's own credentials. Nothing is wrong with the event;
+  // once the operator fixes the settings, a retry delivers it. Answering 200 would drop it.
+  return outcome.status === "failed" && (outcome.retryable === true || outcome.code === "unauthorized");
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+function sameText(a, b) {
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+/** The write key of an `Authorization: Basic base64("key:")` header; null when not Basic or unreadable. */
+function basicUser(authorization) {
+  const match = /^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
+  if (!match) return null;
+  try {
+    const binary = atob(match[1].replace(/-/g, "+").replace(/_/g, "/"));
+    const text = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    const colon = text.indexOf(":");
+    return colon >= 0 ? text.slice(0, colon) : text;
+  } catch {
+    return null;
+  }
+}
+
+/** Remembers which messageIds reached a final outcome: bounded in count and in time. */
+export class DedupeWindow {
+  #seen = new Map(); // messageId → {status, code, at}, oldest first
+  #max;
+  #windowMs;
+  #now;
+
+  constructor({ maxEntries = DEFAULTS.dedupeMaxEntries, windowMs = DEFAULTS.dedupeWindowMs, now = Date.now } = {}) {
+    if (!(maxEntries >= 1)) throw new TypeError("dedupe.maxEntries must be a number ≥ 1");
+    if (!(windowMs > 0)) throw new TypeError("dedupe.windowMs must be a number > 0");
+    this.#max = maxEntries;
+    this.#windowMs = windowMs;
+    this.#now = now;
+  }
+
+  get(id) {
+    const entry = this.#seen.get(id);
+    if (!entry) return null;
+    if (this.#now() - entry.at >= this.#windowMs) {
+      this.#seen.delete(id);
+      return null;
+    }
+    return entry;
+  }
+
+  remember(id, outcome) {
+    this.#seen.delete(id);
+    this.#seen.set(id, { status: outcome.status, code: outcome.code, at: this.#now() });
+    this.prune();
+  }
+
+  prune() {
+    const cutoff = this.#now() - this.#windowMs;
+    for (const [id, entry] of this.#seen) {
+      if (this.#seen.size > this.#max || entry.at <= cutoff) this.#seen.delete(id);
+      else break;
+    }
+  }
+
+  get size() {
+    return this.#seen.size;
+  }
+}
+
+class RequestError extends Error {
+  constructor(status, error, message, extra = {}) {
+    super(message);
+    this.status = status;
+    this.error = error;
+    this.extra = extra;
+  }
+}
+
+/**
+ * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it.
+ * @param {Request} request
+ */
+async function readBody(request, limit) {
+  const declared = Number(request.headers.get("content-length"));
+  const tooLarge = () =>
+    new RequestError(400, "request_too_large", `the request body is larger than ${limit} bytes (500 KB per request is the limit)`, { limit: "500 KB per request", limitBytes: limit });
+  if (Number.isFinite(declared) && declared > limit) {
+    await request.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Builds the handler. Options:
+ * - `settings` (required): the destination's settings; `writeKeys` (required): string or string[];
+ * - `mode`: "wait" (default: answer once every outcome is known) or "waitUntil" (answer 200 at once and
+ *   deliver after; see the README for what it risks);
+ * - `dedupe`: `{maxEntries, windowMs}` or `false`; `concurrency`, `maxPendingEvents`, `responseTimeoutMs`,
+ *   `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
+ * - `onOutcome({messageId, type, outcome, duplicate})`: each event's outcome (both modes);
+ * - `onRequest(request, {method, path, status, events, durationMs})`: once per answered request;
+ * - everything else (`fetch`, `now`, `timeoutMs`, `retry`, `logger`, `wasm`, `engine`, …) goes to
+ *   `createDestination`.
+ * The handler also has `ready` (resolves once the engine is loaded and the settings checked; rejects
+ * with the SettingsError), `drain()`, `close({timeoutMs})` and `stats()`.
+ */
+export function createHandler(options = {}) {
+  const {
+    settings,
+    writeKeys,
+    mode = "wait",
+    dedupe = {},
+    concurrency = DEFAULTS.concurrency,
+    maxPendingEvents = DEFAULTS.maxPendingEvents,
+    responseTimeoutMs = DEFAULTS.responseTimeoutMs,
+    retryAfterSeconds = DEFAULTS.retryAfterSeconds,
+    basePath = "",
+    cors = {},
+    limits: limitOverrides,
+    onOutcome,
+    onRequest,
+    waitUntil: defaultWaitUntil,
+    ...destinationOptions
+  } = options;
+  if (settings === undefined) throw new TypeError("createHandler: settings is required");
+  const keys = (Array.isArray(writeKeys) ? writeKeys : [writeKeys]).filter((key) => typeof key === "string" && key !== "");
+  if (keys.length === 0) throw new TypeError("createHandler: writeKeys must hold at least one non-empty write key");
+  if (mode !== "wait" && mode !== "waitUntil") throw new TypeError('createHandler: mode must be "wait" or "waitUntil"');
+  const limits = { ...LIMITS, ...(limitOverrides ?? {}) };
+  const now = destinationOptions.now ?? Date.now;
+  const origins = cors.origins ?? "*";
+  const prefix = basePath.replace(/\/+$/, "");
+
+  const window = dedupe === false ? null : new DedupeWindow({ ...dedupe, now });
+  const inflight = new Map(); // messageId → Promise<outcome>
+  const locks = new KeyedLocks();
+  const limiter = new Limiter(concurrency);
+  const pending = new Set(); // promises of accepted, unfinished events
+  const counters = { requests: 0, events: 0, duplicates: 0, rejected: 0, shed: 0, outcomes: {} };
+  let closing = null;
+
+  const ready = createDestination(settings, destinationOptions);
+  ready.catch(() => {}); // reported to each request (500) and to whoever awaits `ready`
+
+  // ---- per-event delivery ----
+
+  async function run(item) {
+    const destination = await ready;
+    const lock = locks.acquire(eventKeys(item));
+    let release = null;
+    try {
+      await lock.ready;
+      release = await limiter.acquire();
+      return await destination.deliver(stringify(item));
+    } finally {
+      release?.();
+      lock.release();
+    }
+  }
+
+  function count(outcome) {
+    counters.outcomes[outcome.status] = (counters.outcomes[outcome.status] ?? 0) + 1;
+    return outcome;
+  }
+
+  /** Starts (or joins) the delivery of one event. Resolves to `{outcome, duplicate}`; never rejects. */
+  function dispatch(item) {
+    const id = isObject(item) && typeof item.messageId === "string" && item.messageId !== "" ? item.messageId : null;
+    if (id !== null && window) {
+      const seen = window.get(id);
+      if (seen) {
+        counters.duplicates++;
+        const at = new Date(seen.at).toISOString();
+        return Promise.resolve({
+          duplicate: true,
+          outcome: { status: seen.status, code: seen.code, message: `messageId ${JSON.stringify(id)} already ended as ${seen.status} (${seen.code}) at ${at}; not sent again`, warnings: [], retryable: false },
+        });
+      }
+      const joined = inflight.get(id);
+      if (joined) {
+        counters.duplicates++;
+        return joined.then((outcome) => ({ duplicate: true, outcome }));
+      }
+    }
+    counters.events++;
+    const task = run(item)
+      .catch((error) => ({
+        status: "failed",
+        code: error?.code === "invalid_settings" ? "invalid_settings" : "internal_error",
+        message: error?.code === "invalid_settings" ? error.message : `the handler failed on this event: ${error?.message ?? String(error)}`,
+        warnings: [],
+        retryable: true,
+      }))
+      .then((outcome) => {
+        if (id !== null && window) {
+          inflight.delete(id);
+          // An event that asks for a retry is not remembered: the retry must deliver it.
+          if (!asksForRetry(outcome)) window.remember(id, outcome);
+        }
+        return count(outcome);
+      });
+    if (id !== null && window) inflight.set(id, task);
+    pending.add(task);
+    task.finally(() => pending.delete(task));
+    return task.then((outcome) => ({ duplicate: false, outcome }));
+  }
+
+  function report(item, { outcome, duplicate }) {
+    const messageId = isObject(item) && typeof item.messageId === "string" ? item.messageId : null;
+    const type = isObject(item) && typeof item.type === "string" ? item.type : null;
+    if (onOutcome) {
+      try {
+        onOutcome({ messageId, type, outcome, duplicate });
+      } catch {
+        // a callback's failure is not the event's
+      }
+    }
+    const line = { messageId, type, status: outcome.status, code: outcome.code, message: outcome.message, warnings: outcome.warnings ?? [], retryable: asksForRetry(outcome) };
+    if (duplicate) line.duplicate = true;
+    return line;
+  }
+
+  // ---- HTTP ----
+
+  function corsHeaders(request) {
+    const origin = request.headers.get("origin");
+    const headers = { "Access-Control-Expose-Headers": "Retry-After" };
+    if (origins === "*") headers["Access-Control-Allow-Origin"] = origin ?? "*";
+    else if (origin && origins.includes(origin)) headers["Access-Control-Allow-Origin"] = origin;
+    if (origin) headers.Vary = "Origin";
+    return headers;
+  }
+
+  function json(request, status, body, extra = {}) {
+    return new Response(JSON.stringify(body), {
+      status,
+      headers: { "Content-Type": "application/json", "Cache-Control": "no-store", ...corsHeaders(request), ...extra },
+    });
+  }
+
+  function acceptedKey(key) {
+    let ok = false;
+    for (const candidate of keys) ok = sameText(candidate, key) || ok;
+    return ok;
+  }
+
+  /** The events of a parsed body, each merged, with `writeKey` removed. Throws RequestError (400). */
+  function eventsOf(route, body) {
+    const strip = (item) => {
+      if (!isObject(item) || !("writeKey" in item)) return item;
+      const { writeKey: _, ...rest } = item;
+      return rest;
+    };
+    let items;
+    if (route.kind === "batch") {
+      if (!Array.isArray(body.batch)) throw new RequestError(400, "invalid_batch", 'a batch body is {"batch": [events…]}: "batch" must be an array');
+      if (body.batch.length > limits.batchEvents) {
+        throw new RequestError(400, "batch_too_large", `the batch holds ${body.batch.length} events; at most ${limits.batchEvents} events per batch`, { limit: `${limits.batchEvents} events per batch`, events: body.batch.length });
+      }
+      items = body.batch;
+    } else {
+      items = [body];
+    }
+    return items.map((item, index) => {
+      const size = byteLength(stringify(strip(item)));
+      if (size > limits.eventBytes) {
+        const messageId = isObject(item) && typeof item.messageId === "string" ? item.messageId : null;
+        throw new RequestError(400, "event_too_large", `event ${index}${messageId ? ` (messageId ${JSON.stringify(messageId)})` : ""} is ${size} bytes; at most ${limits.eventBytes} bytes (32 KB) per event`, {
+          limit: "32 KB per event",
+          limitBytes: limits.eventBytes,
+          index,
+          messageId,
+        });
+      }
+      if (route.kind === "batch") return strip(mergeBatchItem(item, body));
+      // The path says what the call is (as in Segment's API).
+      return { ...strip(item), type: route.type };
+    });
+  }
+
+  async function answer(request, waitUntil) {
+    const url = new URL(request.url);
+    let path = url.pathname.replace(/\/+$/, "") || "/";
+    if (prefix) {
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) return { response: json(request, 404, { success: false, error: "not_found", message: `no such endpoint: ${path}` }), events: 0 };
+      path = path.slice(prefix.length) || "/";
+    }
+    if (request.method === "OPTIONS") {
+      const headers = {
+        ...corsHeaders(request),
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers") ?? "Content-Type, Authorization",
+        "Access-Control-Max-Age": "86400",
+      };
+      return { response: new Response(null, { status: 204, headers }), events: 0 };
+    }
+    const route = ROUTES.get(path);
+    if (!route) return { response: json(request, 404, { success: false, error: "not_found", message: `no such endpoint: ${path}` }), events: 0 };
+    if (request.method !== "POST") {
+      return { response: json(request, 405, { success: false, error: "method_not_allowed", message: `${path} accepts POST` }, { Allow: "POST, OPTIONS" }), events: 0 };
+    }
+    if (route.kind === "metrics") {
+      // The browser library's own telemetry: accepted and ignored.
+      await request.body?.cancel().catch(() => {});
+      return { response: json(request, 200, { success: true }), events: 0 };
+    }
+    if (closing) {
+      await request.body?.cancel().catch(() => {});
+      return { response: json(request, 503, { success: false, error: "shutting_down", message: "the server is shutting down; nothing was sent" }, { "Retry-After": String(retryAfterSeconds) }), events: 0 };
+    }
+
+    const unauthorized = () => json(request, 401, { success: false, error: "unauthorized", message: "a valid write key is required (HTTP Basic with the write key as user name, or writeKey in the body); nothing was sent" }, { "WWW-Authenticate": 'Basic realm="segment"' });
+    const authorization = request.headers.get("authorization");
+    let headerKey = null;
+    if (authorization !== null && authorization.trim() !== "") {
+      headerKey = basicUser(authorization);
+      if (headerKey === null || !acceptedKey(headerKey)) {
+        await request.body?.cancel().catch(() => {});
+        return { response: unauthorized(), events: 0 };
+      }
+    }
+
+    const text = await readBody(request, limits.requestBytes);
+    if (text.trim() === "") throw new RequestError(400, "empty_body", "the request body is empty: send a JSON event or batch");
+    let body;
+    try {
+      body = parse(text);
+    } catch (error) {
+      throw new RequestError(400, "malformed_json", `the request body is not valid JSON: ${error.message}`);
+    }
+    if (!isObject(body)) throw new RequestError(400, "invalid_body", "the request body must be a JSON object (an event, or a batch)");
+    if (headerKey === null && !(typeof body.writeKey === "string" && acceptedKey(body.writeKey))) return { response: unauthorized(), events: 0 };
+
+    const items = eventsOf(route, body);
+    if (pending.size + items.length > maxPendingEvents) {
+      counters.shed++;
+      return {
+        response: json(request, 503, { success: false, error: "overloaded", message: `more than ${maxPendingEvents} events are being delivered; nothing was sent, retry later` }, { "Retry-After": String(retryAfterSeconds) }),
+        events: items.length,
+      };
+    }
+
+    const deliveries = items.map((item) => dispatch(item).then((result) => report(item, result)));
+    const all = Promise.all(deliveries);
+
+    if (mode === "waitUntil") {
+      if (waitUntil) waitUntil(all);
+      return { response: json(request, 200, { success: true, accepted: items.length }), events: items.length };
+    }
+
+    let timer;
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(null), responseTimeoutMs);
+    });
+    const lines = await Promise.race([all, timedOut]);
+    clearTimeout(timer);
+    if (lines === null) {
+      // Deliveries go on; the client's retry joins them (or finds them done) by messageId.
+      return {
+        response: json(
+          request,
+          503,
+          { success: false, error: "timeout", message: `the events' outcomes were not known within ${responseTimeoutMs} ms; they are still being delivered, and a retry with the same messageIds will not send them twice` },
+          { "Retry-After": String(retryAfterSeconds) },
+        ),
+        events: items.length,
+      };
+    }
+    const retry = lines.filter((line) => line.retryable);
+    if (retry.length === 0) return { response: json(request, 200, { success: true, events: lines }), events: items.length };
+    const throttled = retry.some((line) => line.code === "rate_limited");
+    let after = retryAfterSeconds;
+    if (throttled) {
+      const hinted = retry.map((line) => /Retry-After: ([0-9.]+)/.exec(line.message)?.[1]).filter(Boolean).map(Number);
+      if (hinted.length) after = Math.max(1, Math.ceil(Math.max(...hinted)));
+    }
+    return {
+      response: json(
+        request,
+        throttled ? 429 : 503,
+        { success: false, error: throttled ? "rate_limited" : "retry", message: `${retry.length} of ${lines.length} event(s) failed in a way a retry can fix; the others will not be sent twice`, events: lines },
+        { "Retry-After": String(after) },
+      ),
+      events: items.length,
+    };
+  }
+
+  async function handler(request, ...rest) {
+    const started = now();
+    counters.requests++;
+    const context = rest.find((arg) => arg && typeof arg.waitUntil === "function");
+    const waitUntil = context ? (promise) => context.waitUntil(promise) : defaultWaitUntil;
+    let result;
+    try {
+      result = await answer(request, waitUntil);
+    } catch (error) {
+      await request.body?.cancel().catch(() => {});
+      if (error instanceof RequestError) {
+        counters.rejected++;
+        result = { response: json(request, error.status, { success: false, error: error.error, message: error.message, ...error.extra }), events: 0 };
+      } else if (error?.code === "invalid_settings") {
+        result = { response: json(request, 500, { success: false, error: "invalid_settings", message: error.message }), events: 0 };
+      } else {
+        result = { response: json(request, 500, { success: false, error: "internal_error", message: `the handler failed: ${error?.message ?? String(error)}` }), events: 0 };
+      }
+    }
+    if (onRequest) {
+      try {
+        onRequest(request, { method: request.method, path: new URL(request.url).pathname, status: result.response.status, events: result.events, durationMs: now() - started });
+      } catch {
+        // a callback's failure is not the request's
+      }
+    }
+    return result.response;
+  }
+
+  /** Resolves once every event accepted so far has its outcome. */
+  async function drain() {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  }
+
+  handler.ready = ready.then(() => undefined);
+  handler.limits = Object.freeze({ ...limits });
+  handler.drain = drain;
+  handler.stats = () => ({ ...counters, outcomes: { ...counters.outcomes }, pending: pending.size, inflight: inflight.size, remembered: window?.size ?? 0 });
+  /**
+   * Stops accepting events (new requests get 503 + Retry-After), lets deliveries in progress finish within
+   * `timeoutMs` (then they end as failed/cancelled, and their requests get 503), and closes the destination.
+   */
+  handler.close = ({ timeoutMs = DEFAULTS.closeTimeoutMs } = {}) => {
+    closing ??= (async () => {
+      let destination = null;
+      try {
+        destination = await ready;
+      } catch {
+        return;
+      }
+      let timer;
+      const grace = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      await Promise.race([drain(), grace]);
+      clearTimeout(timer);
+      await destination.close({ timeoutMs: 0 });
+      await drain();
+    })();
+    return closing;
+  };
+  return handler;
+}
