@@ -2,6 +2,7 @@
 import init, * as bindings from "./wasm/zendesk_destination.js";
 
 let loading;
+let exports;
 
 /**
  * Resolves to the engine's bindings (`Destination`, `validateSettings`).
@@ -11,15 +12,20 @@ let loading;
 export function loadEngine(source) {
   loading ??= (async () => {
     if (source !== undefined) {
-      await init({ module_or_path: source });
+      exports = await init({ module_or_path: source });
     } else if (typeof process !== "undefined" && process.versions?.node) {
       const { readFile } = await import("node:fs/promises");
       const bytes = await readFile(new URL("./wasm/zendesk_destination_bg.wasm", import.meta.url));
-      await init({ module_or_path: bytes });
+      exports = await init({ module_or_path: bytes });
     } else {
-      await init();
+      exports = await init();
     }
     return bindings;
   })();
   return loading;
+}
+
+/** Bytes of linear memory the engine holds now (0 before it is loaded): for benchmarks and leak checks. */
+export function engineMemoryBytes() {
+  return exports?.memory?.buffer.byteLength ?? 0;
 }

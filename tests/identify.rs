@@ -482,3 +482,43 @@ fn ids_beyond_2_pow_53_stay_exact() {
     );
     assert_eq!(outcome.message, format!("user {big} updated"));
 }
+
+#[test]
+fn an_unknown_organization_id_is_left_out_rather_than_losing_the_user() {
+    let d = destination(json!({}));
+    let invalid = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"organization_id": [{"description": "Organization: 6789 is invalid", "error": "InvalidValue"}]}});
+    let mut without = seed_user_body(json!({}));
+    without["user"].as_object_mut().unwrap().remove("organization_id");
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 422, invalid.clone()),
+            post("/users/create_or_update", without.clone(), 201, json!({"user": {"id": 16}})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 16 created"));
+    assert_eq!(outcome.warnings, vec![
+        "organizationId 6789 is not a Zendesk organization (RecordInvalid; Record validation errors; organization_id: Organization: 6789 is invalid); the user was written without it",
+    ]);
+
+    // Other validation errors are not retried.
+    let d = destination(json!({}));
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post(
+                "/users/create_or_update",
+                seed_user_body(json!({})),
+                422,
+                json!({"error": "RecordInvalid", "details": {"organization_id": [{"description": "x"}], "email": [{"description": "y"}]}}),
+            ),
+        ],
+    );
+    assert_eq!(outcome.code, Code::ZendeskRejected);
+}

@@ -88,12 +88,29 @@ async fn write_user(
     if !user_fields.is_empty() {
         attributes.insert("user_fields".into(), Value::Object(user_fields));
     }
-    let body = serde_json::json!({ "user": attributes });
-    let (request, doing) = match existing {
-        Some(id) => (flow.api.put(&format!("/users/{id}"), &body), "updating the user"),
-        None => (flow.api.post("/users/create_or_update", &body), "creating or updating the user"),
+    let (path, doing) = match existing {
+        Some(id) => (format!("/users/{id}"), "updating the user"),
+        None => ("/users/create_or_update".to_string(), "creating or updating the user"),
     };
-    let response = flow.exchange.send(request).await;
+    let write = |attributes: &Map<String, Value>| {
+        let body = serde_json::json!({ "user": attributes });
+        if existing.is_some() {
+            flow.api.put(&path, &body)
+        } else {
+            flow.api.post(&path, &body)
+        }
+    };
+    let mut response = flow.exchange.send(write(&attributes)).await;
+    // An organizationId that Zendesk does not know should not cost the whole user: write it without.
+    if rejects_only(&response, "organization_id") {
+        if let Some(organization) = attributes.remove("organization_id") {
+            report.warn(format!(
+                "organizationId {organization} is not a Zendesk organization ({}); the user was written without it",
+                response.reason()
+            ));
+            response = flow.exchange.send(write(&attributes)).await;
+        }
+    }
     let answer = super::zendesk::expect_json(&response, doing)?;
     let user_id = created_id(&answer, "user")?;
     flow.cache.borrow_mut().remember_user(user_id, email.as_deref(), event.user_id.as_deref());
@@ -139,4 +156,12 @@ impl Flow {
             )),
         }
     }
+}
+
+/// A 422 whose validation details name only `field`.
+fn rejects_only(response: &crate::response::Response, field: &str) -> bool {
+    let details = response
+        .json()
+        .and_then(|body| body.get("details")?.as_object().map(|d| d.keys().cloned().collect::<Vec<_>>()));
+    response.status == 422 && details.is_some_and(|keys| keys.len() == 1 && keys[0] == field)
 }
