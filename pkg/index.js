@@ -132,7 +132,13 @@ export class ZendeskDestination {
     this.#policy = retryPolicy(options.retry);
     this.#logger = typeof options.logger === "function" ? options.logger : null;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    this.#pacer = new Pacer({ now: this.#now, sleep: (ms) => this.#wait(ms) });
+    this.#pacer = new Pacer({
+      now: this.#now,
+      sleep: (ms) => this.#wait(ms),
+      // Zendesk allows 1 per second; 1.1 s leaves room for network jitter. A simulator running faster
+      // than real time wants less.
+      singleUserWriteIntervalMs: options.pacing?.singleUserWriteIntervalMs ?? 1100,
+    });
     if (options.oauthRefresh) {
       this.#oauth = new TokenRefresher(options.oauthRefresh, {
         fetchOnce: (request) => this.#fetchOnce(request),
@@ -211,6 +217,8 @@ export class ZendeskDestination {
    * resolve to `cancelled` immediately.
    */
   close({ timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS } = {}) {
+    // A second call with timeoutMs 0 (a second Ctrl-C) cuts the grace period short.
+    if (this.#closed && timeoutMs <= 0) this.#stopping.abort(new Cancelled());
     this.#closed ??= (async () => {
       this.#closing.abort(new Cancelled());
       const all = Promise.allSettled([...this.#pending]);

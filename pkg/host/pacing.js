@@ -65,7 +65,8 @@ export class Pacer {
   /**
    * @param {{now: () => number, sleep: (ms: number) => Promise<void>}} clock  sleep rejects when the host stops
    */
-  constructor({ now, sleep }) {
+  constructor({ now, sleep, singleUserWriteIntervalMs = SINGLE_WRITE_INTERVAL_MS }) {
+    this.singleUserWriteIntervalMs = singleUserWriteIntervalMs;
     this.now = now;
     this.sleep = sleep;
     this.budget = null; // {limit, remaining, resetAt}
@@ -99,7 +100,7 @@ export class Pacer {
       }
       if (single && this.singleWriteSignalled) {
         slot = Math.max(slot, this.nextSingleWrite);
-        this.nextSingleWrite = slot + SINGLE_WRITE_INTERVAL_MS;
+        this.nextSingleWrite = slot + this.singleUserWriteIntervalMs;
       }
       if (slot > this.lastSlot) this.lastSlot = slot;
       if (slot > now) await this.#wait(slot - now);

@@ -287,7 +287,7 @@ describe("pacing", () => {
     assert.deepEqual(clock.sleeps, [12_000]);
   });
 
-  test("single-user writes are spaced 1 s apart only after the account signalled the limit", async () => {
+  test("single-user writes are spaced 1.1 s apart only after the account signalled the limit", async () => {
     let limited = 0;
     const { fetch, clock, destination } = await setup((call) => {
       if (call.method === "PUT" && call.url.endsWith("/users/3") && limited++ === 0) return { status: 429, headers: { "Retry-After": "1" }, body: "" };
@@ -298,15 +298,15 @@ describe("pacing", () => {
     await destination.deliver(put(1));
     await destination.deliver(put(2));
     assert.deepEqual(clock.sleeps, []);
-    // The 429 on a single-user write: wait its Retry-After, then 1 s between such writes.
+    // The 429 on a single-user write: wait its Retry-After, then 1.1 s between such writes.
     await destination.deliver(put(3));
     assert.deepEqual(clock.sleeps, [1000]);
     await destination.deliver(put(4));
     await destination.deliver({ userId: "u5", method: "POST", path: "/api/v2/users/create_or_update", body: "{}" });
-    assert.deepEqual(clock.sleeps, [1000, 1000, 1000]);
+    assert.deepEqual(clock.sleeps, [1000, 1100, 1100]);
     // Reads are not slowed by the single-user write limit.
     await destination.deliver({ userId: "u6" });
-    assert.deepEqual(clock.sleeps, [1000, 1000, 1000]);
+    assert.deepEqual(clock.sleeps, [1000, 1100, 1100]);
     assert.equal(fetch.calls.length, 7);
   });
 });

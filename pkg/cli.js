@@ -1,0 +1,450 @@
+#!/usr/bin/env node
+// zendesk-destination: the command line. `plan` shows what would be sent, `send` sends, `simulate` runs a
+// local Zendesk simulator. Each command is one entry of COMMANDS: adding one is adding an entry.
+//
+// Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
+// not run (usage, settings, unreadable input): a one-line message on stderr, nothing sent.
+import { realpathSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { describeEvent, parseEvents } from "./host/input.js";
+import { createDestination } from "./index.js";
+
+const NAME = "zendesk-destination";
+
+/** A problem that stops the command before anything is sent: exit 2. */
+class UsageError extends Error {}
+
+const COMMON = `
+EVENTS is a file, or - / absent for standard input, holding one event, a JSON array of events,
+newline-delimited JSON, or a Segment batch {"batch":[…]} (its top-level context and integrations apply
+to every item). SETTINGS is the destination's settings as JSON, e.g.
+  {"subdomain":"acme","email":"agent@acme.com/token","password":"API_TOKEN","events":["Order Completed"]}
+with "baseUrl": "http://127.0.0.1:PORT" to point at a simulator.
+
+Exit status: 0 when no event failed or was invalid, 1 otherwise, 2 when the command could not run
+(bad settings, unreadable input): then nothing is sent.`;
+
+const COMMANDS = {
+  plan: {
+    summary: "show what would be sent, against a simulated account; nothing is sent",
+    usage: `Usage: ${NAME} plan --settings FILE [--account FILE] [EVENTS]
+
+The dry run: every event runs its whole conversation against an in-memory simulated Zendesk account
+(empty, or seeded from --account), one after the other, so later events see what earlier ones created.
+Prints one JSON line per event, in input order:
+  {"messageId","type","status","code","message","warnings","requests":[{"request","response"}]}
+with the Authorization header redacted.
+
+Options:
+  --settings FILE   the destination settings (JSON)                                   (required)
+  --account FILE    seed data for the simulated account: {"users","organizations","memberships",
+                    "userFields","organizationFields"}
+  -h, --help        this help
+${COMMON}`,
+    options: { settings: { type: "string" }, account: { type: "string" } },
+    positionals: 1,
+    run: runPlan,
+  },
+  send: {
+    summary: "deliver events to Zendesk",
+    usage: `Usage: ${NAME} send --settings FILE [options] [EVENTS]
+
+Delivers every event and prints one JSON line per event, in input order:
+  {"messageId","type","status","code","message","warnings"}
+Events for the same user or organization go one at a time, in order; others concurrently. Failed
+requests are retried (5xx, 409, 429 after Retry-After, timeouts, dropped connections) and requests are
+paced from Zendesk's rate-limit headers. On long runs a progress line on stderr shows events done, rate,
+retries and the time left. Ctrl-C stops: events not yet sent get status "failed", code "cancelled";
+a second Ctrl-C abandons the requests in flight.
+
+Options:
+  --settings FILE      the destination settings (JSON)                                (required)
+  --concurrency N      events in flight at once (default 8)
+  --timeout MS         timeout of one request, in milliseconds (default 30000)
+  --oauth FILE         {"refreshToken","clientId","clientSecret"}: refresh an expired OAuth token.
+                       A refresh replaces the pair, so the file is rewritten with the new refreshToken and
+                       accessToken (used as the settings' oauthToken on the next run).
+  --progress           always show the progress line (default: only for runs longer than 2 s)
+  --no-progress        never show it
+  -h, --help           this help
+${COMMON}`,
+    options: {
+      settings: { type: "string" },
+      concurrency: { type: "string" },
+      timeout: { type: "string" },
+      oauth: { type: "string" },
+      progress: { type: "boolean" },
+      "no-progress": { type: "boolean" },
+    },
+    positionals: 1,
+    run: runSend,
+  },
+  simulate: {
+    summary: "run a local Zendesk simulator and print its URL",
+    usage: `Usage: ${NAME} simulate [--port N] [--rate-limit N] [--faults P] [--time-scale K]
+
+Runs an in-memory Zendesk account over HTTP on 127.0.0.1 and prints its URL on the first line of
+standard output; point the settings' "baseUrl" at it. It accepts any credentials. Its whole state is at
+URL/__simulator/state and its request log at URL/__simulator/log. Stops on Ctrl-C.
+
+Options:
+  --port N          the port (default: a free one)
+  --rate-limit N    account requests per minute; more get 429 with Retry-After (default: unlimited)
+  --faults P        share of requests that fail transiently: 500, 503, slow answers, dropped
+                    connections (0 to 1, or a percentage such as 20%; default 0)
+  --time-scale K    simulated time runs K times faster (rate-limit windows, Retry-After; default 1)
+  -h, --help        this help`,
+    options: { port: { type: "string" }, "rate-limit": { type: "string" }, faults: { type: "string" }, "time-scale": { type: "string" } },
+    positionals: 0,
+    run: runSimulate,
+  },
+};
+
+function overview() {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  return `Usage: ${NAME} <command> [options]
+
+Segment identify, track and group events to Zendesk.
+
+Commands:
+${lines.join("\n")}
+
+Run '${NAME} <command> --help' for a command's options.`;
+}
+
+// ---- shared helpers ----
+
+async function readText(path, what) {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+  }
+}
+
+async function readJsonFile(path, what) {
+  const text = await readText(path, what);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${what} ${path} is not valid JSON: ${error.message}`);
+  }
+}
+
+async function readStdin(io) {
+  if (io.stdin.isTTY) io.stderr.write("reading events from standard input (end with Ctrl-D)\n");
+  const chunks = [];
+  for await (const chunk of io.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The events of EVENTS (a path, "-" or absent), each `{event, json}`. */
+async function readEvents(source, io) {
+  const text = source === undefined || source === "-" ? await readStdin(io) : await readText(source, "events file");
+  try {
+    return parseEvents(text);
+  } catch (error) {
+    throw new UsageError(`${source === undefined || source === "-" ? "standard input" : source}: ${error.message}`);
+  }
+}
+
+function positiveInteger(value, option) {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${option} must be a whole number ≥ 1, got "${value}"`);
+  return Number(value);
+}
+
+async function destinationFor(settings, options) {
+  try {
+    return await createDestination(settings, options);
+  } catch (error) {
+    if (error?.code === "invalid_settings") throw new UsageError(error.message.replace(/\s+/g, " "));
+    if (error?.code === "ERR_MODULE_NOT_FOUND" || /wasm/.test(String(error?.message))) {
+      throw new UsageError(`the engine could not be loaded (${error.message}); build it with npm run build`);
+    }
+    throw error;
+  }
+}
+
+const FAILING = new Set(["failed", "invalid"]);
+
+function outputLine(item, outcome) {
+  const { messageId, type } = describeEvent(item.event);
+  return { messageId, type, status: outcome.status, code: outcome.code, message: outcome.message, warnings: outcome.warnings ?? [] };
+}
+
+/** Writes lines in input order as soon as every earlier one is written. */
+function orderedWriter(io, count) {
+  const lines = new Array(count);
+  let next = 0;
+  return (index, line) => {
+    lines[index] = line;
+    while (next < count && lines[next] !== undefined) {
+      io.stdout.write(`${lines[next]}\n`);
+      lines[next] = null;
+      next++;
+    }
+  };
+}
+
+// ---- plan ----
+
+async function runPlan({ values, positionals }, io) {
+  if (!values.settings) throw new UsageError("plan needs --settings FILE");
+  const settings = await readJsonFile(values.settings, "settings file");
+  const account = values.account ? await readJsonFile(values.account, "account file") : undefined;
+  const events = await readEvents(positionals[0], io);
+  const destination = await destinationFor(settings, {});
+  const { createSimulator } = await import("./simulator.js");
+  const simulator = createSimulator();
+  if (account) {
+    try {
+      simulator.seed(account);
+    } catch (error) {
+      throw new UsageError(`account file ${values.account}: ${error.message}`);
+    }
+  }
+  let failing = 0;
+  for (const item of events) {
+    const { outcome, requests } = await destination.plan(item.json, { account: simulator });
+    if (FAILING.has(outcome.status)) failing++;
+    io.stdout.write(`${JSON.stringify({ ...outputLine(item, outcome), requests })}\n`);
+  }
+  await destination.close();
+  return failing ? 1 : 0;
+}
+
+// ---- send ----
+
+async function runSend({ values, positionals }, io) {
+  if (!values.settings) throw new UsageError("send needs --settings FILE");
+  const concurrency = positiveInteger(values.concurrency, "concurrency");
+  const timeoutMs = positiveInteger(values.timeout, "timeout");
+  let settings = await readJsonFile(values.settings, "settings file");
+  let oauth;
+  if (values.oauth) {
+    oauth = await readJsonFile(values.oauth, "oauth file");
+    for (const key of ["refreshToken", "clientId", "clientSecret"]) {
+      if (typeof oauth?.[key] !== "string" || !oauth[key]) throw new UsageError(`oauth file ${values.oauth}: "${key}" is required`);
+    }
+    if (typeof oauth.accessToken === "string" && oauth.accessToken && settings && typeof settings === "object") {
+      settings = { ...settings, oauthToken: oauth.accessToken };
+    }
+  }
+  const events = await readEvents(positionals[0], io);
+  const destination = await destinationFor(settings, {
+    timeoutMs,
+    ...(oauth
+      ? {
+          oauthRefresh: { refreshToken: oauth.refreshToken, clientId: oauth.clientId, clientSecret: oauth.clientSecret },
+          onTokens: async (tokens) => {
+            oauth = { ...oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken };
+            await writeFile(values.oauth, `${JSON.stringify(oauth, null, 2)}\n`, { mode: 0o600 });
+            io.stderr.write(`refreshed the OAuth token; saved the new pair to ${values.oauth}\n`);
+          },
+        }
+      : {}),
+  });
+
+  const progress = progressReporter(io, events.length, () => destination.stats(), values.progress ? "always" : values["no-progress"] ? "never" : "auto");
+  const write = orderedWriter(io, events.length);
+  let failing = 0;
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      io.stderr.write("\nstopping: events not yet sent end as failed/cancelled (Ctrl-C again to abandon requests in flight)\n");
+      destination.close({ timeoutMs: 10_000 });
+    } else destination.close({ timeoutMs: 0 });
+  };
+  io.onSignal?.(onSignal);
+  try {
+    await destination.deliverAll(
+      events.map((item) => item.json),
+      {
+        concurrency,
+        onOutcome: (outcome, index) => {
+          if (FAILING.has(outcome.status)) failing++;
+          write(index, JSON.stringify(outputLine(events[index], outcome)));
+          progress.tick();
+        },
+      },
+    );
+  } finally {
+    io.offSignal?.(onSignal);
+    progress.done();
+    await destination.close();
+  }
+  return failing ? 1 : 0;
+}
+
+/** The stderr progress line: events done, rate, retries, time left. */
+function progressReporter(io, total, stats, mode) {
+  const started = Date.now();
+  let done = 0;
+  let shown = false;
+  let lastShown = 0;
+  const tty = Boolean(io.stderr.isTTY);
+  const interval = tty ? 250 : 5_000;
+  const line = () => {
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
+    const { retries } = stats();
+    const eta = done === total ? "done" : left === null ? "ETA –" : `ETA ${formatDuration(left)}`;
+    return `${done}/${total} events (${Math.floor((done / total) * 100)}%), ${rate.toFixed(1)} events/s, ${retries} retries, ${eta}`;
+  };
+  const show = (force = false) => {
+    const now = Date.now();
+    if (mode === "never") return;
+    if (!force && now - lastShown < interval) return;
+    if (!shown && mode === "auto" && now - started < 2_000) return;
+    shown = true;
+    lastShown = now;
+    io.stderr.write(tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
+  };
+  const timer = mode === "never" ? null : setInterval(() => show(), Math.min(interval, 1_000));
+  timer?.unref?.();
+  if (mode === "always") show(true);
+  return {
+    tick() {
+      done++;
+      show();
+    },
+    done() {
+      if (timer) clearInterval(timer);
+      if (shown || mode === "always") {
+        shown = true;
+        io.stderr.write(tty ? `\r\x1b[2K${line()}\n` : `${line()}\n`);
+      }
+    },
+  };
+}
+
+function formatDuration(seconds) {
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}
+
+// ---- simulate ----
+
+async function runSimulate({ values }, io) {
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!/^\d+$/.test(values.port ?? "0") || port > 65535) throw new UsageError(`--port must be a port number, got "${values.port}"`);
+  const rateLimit = positiveInteger(values["rate-limit"], "rate-limit");
+  let faults;
+  if (values.faults !== undefined) {
+    const text = values.faults.trim();
+    const rate = text.endsWith("%") ? Number(text.slice(0, -1)) / 100 : Number(text);
+    if (!(rate >= 0 && rate <= 1) || text === "" || text === "%") throw new UsageError(`--faults must be between 0 and 1 (or 0% and 100%), got "${values.faults}"`);
+    faults = { rate };
+  }
+  let timeScale;
+  if (values["time-scale"] !== undefined) {
+    timeScale = Number(values["time-scale"]);
+    if (!(timeScale > 0)) throw new UsageError(`--time-scale must be a positive number, got "${values["time-scale"]}"`);
+  }
+  const { startSimulatorServer } = await import("./simulator-server.js");
+  let server;
+  try {
+    server = await startSimulatorServer({
+      port,
+      ...(rateLimit ? { rateLimitPerMinute: rateLimit } : {}),
+      ...(faults ? { faults } : {}),
+      ...(timeScale ? { timeScale } : {}),
+    });
+  } catch (error) {
+    throw new UsageError(`cannot start the simulator: ${error.message}`);
+  }
+  io.stdout.write(`${server.url}\n`);
+  io.stderr.write(`Zendesk simulator on ${server.url} (state: ${server.url}/__simulator/state); Ctrl-C stops it\n`);
+  await new Promise((resolve) => io.onSignal?.(resolve));
+  await server.close();
+  return 0;
+}
+
+// ---- dispatch ----
+
+/**
+ * Runs the command line `argv` (without node and the script). Resolves to the exit code.
+ * `io`: {stdin, stdout, stderr, onSignal(fn), offSignal(fn)}.
+ */
+export async function main(argv, io) {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(`${overview()}\n`);
+    return 2;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
+    const topic = name === "help" && Object.hasOwn(COMMANDS, rest[0] ?? "") ? COMMANDS[rest[0]] : undefined;
+    io.stdout.write(`${topic ? topic.usage : overview()}\n`);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"; the commands are ${Object.keys(COMMANDS).join(", ")} (see ${NAME} --help)`);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout.write(`${command.usage}\n`);
+      return 0;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new UsageError(`${name}: ${error.message.replace(/\s+/g, " ").replace(/ To specify a positional.*$/, "")}`);
+    }
+    if (parsed.positionals.length > command.positionals) {
+      throw new UsageError(`${name}: unexpected argument "${parsed.positionals[command.positionals]}"`);
+    }
+    return await command.run(parsed, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`${NAME}: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+const isMain = (() => {
+  try {
+    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+
+if (isMain) {
+  const handlers = new Set();
+  const onSignal = () => {
+    if (handlers.size === 0) process.exit(130);
+    for (const handler of [...handlers]) handler();
+  };
+  // A closed pipe (`… | head`) ends the output quietly.
+  process.stdout.on("error", (error) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  main(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    onSignal: (fn) => handlers.add(fn),
+    offSignal: (fn) => handlers.delete(fn),
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`${NAME}: ${error?.stack ?? error}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
