@@ -417,6 +417,7 @@ export function createHandler(options = {}) {
     if (headerKey === null && !(typeof body.writeKey === "string" && acceptedKey(body.writeKey))) return { response: unauthorized(), events: 0 };
 
     const items = eventsOf(route, body);
+    await ready; // bad settings: 500 invalid_settings, nothing accepted
     if (pending.size + items.length > maxPendingEvents) {
       counters.shed++;
       return {
