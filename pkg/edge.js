@@ -329,7 +329,10 @@ export function createHandler(options = {}) {
     return ok;
   }
 
-  /** The events of a parsed body, each merged, with `writeKey` removed. Throws RequestError (400). */
+  /**
+   * The events of a parsed body, each `{item}` (merged, `writeKey` removed) or `{item, rejected}` (an
+   * oversize item of a batch, with its outcome). Throws RequestError (400).
+   */
   function eventsOf(route, body) {
     const strip = (item) => {
       if (!isObject(item) || !("writeKey" in item)) return item;
@@ -350,16 +353,15 @@ export function createHandler(options = {}) {
       const size = byteLength(stringify(strip(item)));
       if (size > limits.eventBytes) {
         const messageId = isObject(item) && typeof item.messageId === "string" ? item.messageId : null;
-        throw new RequestError(400, "event_too_large", `event ${index}${messageId ? ` (messageId ${JSON.stringify(messageId)})` : ""} is ${size} bytes; at most ${limits.eventBytes} bytes (32 KB) per event`, {
-          limit: "32 KB per event",
-          limitBytes: limits.eventBytes,
-          index,
-          messageId,
-        });
+        const message = `event ${index}${messageId ? ` (messageId ${JSON.stringify(messageId)})` : ""} is ${size} bytes; at most ${limits.eventBytes} bytes (32 KB) per event`;
+        // A single event: the request is refused. An item of a batch: refused alone, reported invalid, so
+        // that the good items beside it are not lost (Segment's clients drop a batch answered 400).
+        if (route.kind !== "batch") throw new RequestError(400, "event_too_large", message, { limit: "32 KB per event", limitBytes: limits.eventBytes, index, messageId });
+        return { item, rejected: { status: "invalid", code: "event_too_large", message: `${message}: not sent`, warnings: [], retryable: false } };
       }
-      if (route.kind === "batch") return strip(mergeBatchItem(item, body));
+      if (route.kind === "batch") return { item: strip(mergeBatchItem(item, body)) };
       // The path says what the call is (as in Segment's API).
-      return { ...strip(item), type: route.type };
+      return { item: { ...strip(item), type: route.type } };
     });
   }
 
@@ -418,7 +420,7 @@ export function createHandler(options = {}) {
 
     const items = eventsOf(route, body);
     await ready; // bad settings: 500 invalid_settings, nothing accepted
-    if (pending.size + items.length > maxPendingEvents) {
+    if (pending.size + items.filter((entry) => !entry.rejected).length > maxPendingEvents) {
       counters.shed++;
       return {
         response: json(request, 503, { success: false, error: "overloaded", message: `more than ${maxPendingEvents} events are being delivered; nothing was sent, retry later` }, { "Retry-After": String(retryAfterSeconds) }),
@@ -426,7 +428,7 @@ export function createHandler(options = {}) {
       };
     }
 
-    const deliveries = items.map((item) => dispatch(item).then((result) => report(item, result)));
+    const deliveries = items.map(({ item, rejected }) => (rejected ? Promise.resolve({ outcome: rejected, duplicate: false }) : dispatch(item)).then((result) => report(item, result)));
     const all = Promise.all(deliveries);
 
     if (mode === "waitUntil") {

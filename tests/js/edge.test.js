@@ -196,12 +196,20 @@ describe("bad requests", () => {
     assert.equal(body.messageId, "id-1");
     assert.match(body.message, /^event 0 \(messageId "id-1"\) is \d+ bytes; at most 32768 bytes \(32 KB\) per event$/);
 
-    const inBatch = await call(handler, post("/v1/batch", { batch: [identify(2), tooBig(3, 33 * 1024)] }));
-    assert.equal(inBatch.status, 400);
-    assert.equal(inBatch.body.error, "event_too_large");
-    assert.equal(inBatch.body.index, 1);
-    assert.equal(inBatch.body.messageId, "id-3");
     assert.deepEqual(zendesk, []);
+  });
+
+  test("an item over 32 KB in a batch is refused alone and reported invalid; the good items are delivered", async (t) => {
+    const { simulator, handler } = setup(t);
+    const { status, body } = await call(handler, post("/v1/batch", { batch: [identify(2), tooBig(3, 33 * 1024), track(2)] }));
+    assert.equal(status, 200);
+    assert.deepEqual(brief(body.events), [
+      line("id-2", "identify", "delivered", "delivered", { retryable: false }),
+      line("id-3", "identify", "invalid", "event_too_large", { retryable: false }),
+      line("tr-2", "track", "delivered", "delivered", { retryable: false }),
+    ]);
+    assert.match(body.events[1].message, /^event 1 \(messageId "id-3"\) is \d+ bytes; at most 32768 bytes \(32 KB\) per event: not sent$/);
+    assert.deepEqual(account(simulator).users.map((u) => u.external_id), ["u2"]);
   });
 
   test("an event of just under 32 KB is accepted", async (t) => {

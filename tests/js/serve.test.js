@@ -1,0 +1,271 @@
+// `serve`: the edge handler on node:http, driven by the unmodified @segment/analytics-node client and by
+// raw HTTP, against the Zendesk simulator over loopback; and the command itself in a child process
+// (per-request log lines, drain on SIGTERM).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Analytics } from "@segment/analytics-node";
+import { serveCommand, serveUsage, startServer } from "../../pkg/serve.js";
+import { startSimulatorServer } from "../../pkg/simulator-server.js";
+
+const WRITE_KEY = "wk_test_serve";
+const settingsFor = (url) => ({ subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: url, events: ["Order Completed"] });
+const SERVE = fileURLToPath(new URL("../../pkg/serve.js", import.meta.url));
+const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (POST|OPTIONS|GET) \/v1\/\w+ \d{3} \d+ events? \d+ms$/;
+
+async function servers(t, { simulator: simOptions = {}, server: serverOptions = {} } = {}) {
+  const sim = await startSimulatorServer({ port: 0, ...simOptions });
+  t.after(() => sim.close());
+  const lines = [];
+  const server = await startServer({ settings: settingsFor(sim.url), writeKeys: [WRITE_KEY], port: 0, logger: (line) => lines.push(line), ...serverOptions });
+  t.after(() => server.close({ timeoutMs: 0 }));
+  return { sim, server, lines };
+}
+
+function account(simulator) {
+  const state = simulator.state();
+  const users = new Map(state.users.map((u) => [u.id, u.external_id]));
+  const orgs = new Map(state.organizations.map((o) => [o.id, o.external_id]));
+  return {
+    users: state.users.map((u) => ({ name: u.name, email: u.email, external_id: u.external_id })),
+    organizations: state.organizations.map((o) => ({ name: o.name, external_id: o.external_id })),
+    memberships: state.memberships.map((m) => ({ user: users.get(m.user_id), organization: orgs.get(m.organization_id) })),
+    events: state.events.map((e) => ({ user: users.get(e.user_id), type: e.type, properties: e.properties })),
+  };
+}
+
+/** The client's view: every event it gave up on. */
+function watchFailures(analytics) {
+  const failures = [];
+  analytics.on("error", (error) => failures.push(error));
+  return failures;
+}
+
+describe("with @segment/analytics-node", () => {
+  test("identify, track and group land in Zendesk; one log line per request, no key in it", async (t) => {
+    const { sim, server, lines } = await servers(t);
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: server.url, path: "/v1/batch", flushAt: 1, maxRetries: 1 });
+    const failures = watchFailures(analytics);
+    analytics.identify({ userId: "u-1001", traits: { email: "peter@initech.example", name: "Peter Gibbons", plan: "pro" } });
+    analytics.track({ userId: "u-1001", event: "Order Completed", properties: { orderId: "o-1", total: 42.5 } });
+    analytics.track({ userId: "u-1001", event: "Not Forwarded" });
+    analytics.group({ userId: "u-1001", groupId: "org-77", traits: { name: "Initech", industry: "Software" } });
+    analytics.page({ userId: "u-1001", name: "Home" });
+    await analytics.closeAndFlush();
+    assert.deepEqual(failures, []);
+    assert.deepEqual(account(sim.simulator), {
+      users: [{ name: "Peter Gibbons", email: "peter@initech.example", external_id: "u-1001" }],
+      organizations: [{ name: "Initech", external_id: "org-77" }],
+      memberships: [{ user: "u-1001", organization: "org-77" }],
+      events: [{ user: "u-1001", type: "Order Completed", properties: { orderId: "o-1", total: 42.5 } }],
+    });
+    assert.equal(sim.simulator.state().users[0].user_fields.plan, "pro");
+    assert.equal(lines.length, 5);
+    for (const line of lines) {
+      assert.match(line, LOG_LINE);
+      assert.match(line, / POST \/v1\/batch 200 1 event /);
+      assert.ok(!line.includes(WRITE_KEY) && !line.includes(btoa(`${WRITE_KEY}:`)));
+    }
+  });
+
+  test("a batch answered 503 is retried by the client; what had landed is not written twice", async (t) => {
+    const sim = await startSimulatorServer({ port: 0 });
+    t.after(() => sim.close());
+    let organizationFailures = 0;
+    // Zendesk fails the first organization write once: the group fails retryably, the rest lands.
+    const fetchWithFault = (url, init) => {
+      if (String(url).includes("/organizations/create_or_update") && organizationFailures++ === 0) {
+        return Promise.resolve(new Response('{"error":"ServiceUnavailable"}', { status: 503, headers: { "content-type": "application/json" } }));
+      }
+      return fetch(url, init);
+    };
+    const lines = [];
+    const server = await startServer({ settings: settingsFor(sim.url), writeKeys: WRITE_KEY, logger: (line) => lines.push(line), fetch: fetchWithFault, retry: { maxAttempts: 1 } });
+    t.after(() => server.close({ timeoutMs: 0 }));
+
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: server.url, path: "/v1/batch", flushAt: 3, flushInterval: 60_000, maxRetries: 3 });
+    const failures = watchFailures(analytics);
+    analytics.identify({ userId: "u-1", traits: { email: "milton@initech.example", name: "Milton Waddams" } });
+    analytics.track({ userId: "u-1", event: "Order Completed", properties: { item: "stapler" } });
+    analytics.group({ userId: "u-1", groupId: "org-1", traits: { name: "Initech" } });
+    await analytics.closeAndFlush();
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      lines.map((line) => line.split(" ").slice(1, 5).join(" ")),
+      ["POST /v1/batch 503 3", "POST /v1/batch 200 3"],
+    );
+    assert.deepEqual(account(sim.simulator), {
+      users: [{ name: "Milton Waddams", email: "milton@initech.example", external_id: "u-1" }],
+      organizations: [{ name: "Initech", external_id: "org-1" }],
+      memberships: [{ user: "u-1", organization: "org-1" }],
+      events: [{ user: "u-1", type: "Order Completed", properties: { item: "stapler" } }],
+    });
+    const { counters } = sim.simulator.state();
+    assert.equal(counters.usersCreated, 1);
+    assert.equal(counters.eventsReceived, 1);
+    assert.equal(server.handler.stats().duplicates, 2);
+  });
+
+  test("an oversize event in the client's batch is reported invalid; the others arrive (the client is not made to drop them)", async (t) => {
+    const { sim, server } = await servers(t);
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: server.url, path: "/v1/batch", flushAt: 2, maxRetries: 0 });
+    const failures = watchFailures(analytics);
+    analytics.identify({ userId: "u-2", traits: { name: "Bob Slydell", notes: "x".repeat(40 * 1024) } });
+    analytics.identify({ userId: "u-3", traits: { name: "Bob Porter" } });
+    await analytics.closeAndFlush();
+    assert.deepEqual(failures, []);
+    assert.deepEqual(account(sim.simulator).users, [{ name: "Bob Porter", email: null, external_id: "u-3" }]);
+  });
+});
+
+describe("raw HTTP", () => {
+  const basic = "Basic " + btoa(`${WRITE_KEY}:`);
+
+  test("bad requests over a socket: wrong key, oversize request, malformed JSON, empty body", async (t) => {
+    const { sim, server, lines } = await servers(t);
+    const send = async (body, headers = { authorization: basic }) => {
+      const response = await fetch(`${server.url}/v1/batch`, { method: "POST", headers, body });
+      return { status: response.status, body: await response.json() };
+    };
+    assert.deepEqual((await send('{"batch":[]}', { authorization: "Basic " + btoa("nope:") })).status, 401);
+    const big = await send(JSON.stringify({ batch: [{ type: "track", userId: "u", event: "E", properties: { blob: "x".repeat(600 * 1024) } }] }));
+    assert.deepEqual([big.status, big.body.error, big.body.limit], [400, "request_too_large", "500 KB per request"]);
+    assert.deepEqual([(await send("{nope")).status, (await send("{nope")).body.error], [400, "malformed_json"]);
+    assert.deepEqual((await send("")).body, { success: false, error: "empty_body", message: "the request body is empty: send a JSON event or batch" });
+    const ok = await send(JSON.stringify({ batch: [{ type: "identify", userId: "u-9", messageId: "m-9", traits: { name: "Joanna" } }] }));
+    assert.equal(ok.status, 200);
+    assert.deepEqual(account(sim.simulator).users, [{ name: "Joanna", email: null, external_id: "u-9" }]);
+    assert.deepEqual(lines.map((line) => line.split(" ")[3]), ["401", "400", "400", "400", "400", "200"]);
+    assert.equal(sim.simulator.state().counters.usersCreated, 1);
+  });
+
+  test("CORS preflight over a socket", async (t) => {
+    const { server } = await servers(t);
+    const response = await fetch(`${server.url}/v1/t`, { method: "OPTIONS", headers: { origin: "http://127.0.0.1:1234", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get("access-control-allow-origin"), "http://127.0.0.1:1234");
+    assert.equal(response.headers.get("access-control-allow-headers"), "authorization,content-type");
+  });
+
+  test("startServer rejects bad settings before listening", async () => {
+    await assert.rejects(startServer({ settings: { subdomain: "" }, writeKeys: WRITE_KEY, logger: false }), (error) => error.code === "invalid_settings");
+  });
+});
+
+describe("the serve command", () => {
+  function io() {
+    const out = [];
+    const err = [];
+    return { out, err, stdout: { write: (s) => out.push(s) }, stderr: { write: (s) => err.push(s) }, env: {} };
+  }
+
+  test("--help, and usage errors exit 2 with one line", async (t) => {
+    const help = io();
+    assert.equal(await serveCommand(["--help"], help), 0);
+    assert.equal(help.out.join(""), `${serveUsage}\n`);
+    assert.match(serveUsage, /--settings FILE --write-key KEY \[--port N\]/);
+
+    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "bad.json"), "{not json");
+    writeFileSync(join(dir, "invalid.json"), JSON.stringify({ subdomain: "" }));
+    writeFileSync(join(dir, "good.json"), JSON.stringify(settingsFor("http://127.0.0.1:9")));
+    const cases = [
+      [["--write-key", "k"], /^zendesk-destination: serve needs --settings FILE\n$/],
+      [["--settings", join(dir, "good.json")], /^zendesk-destination: serve needs --write-key KEY/],
+      [["--settings", join(dir, "missing.json"), "--write-key", "k"], /cannot read settings file .*missing\.json: no such file/],
+      [["--settings", join(dir, "bad.json"), "--write-key", "k"], /bad\.json is not valid JSON/],
+      [["--settings", join(dir, "invalid.json"), "--write-key", "k"], /^zendesk-destination: invalid settings: .*subdomain/],
+      [["--settings", join(dir, "good.json"), "--write-key", "k", "--port", "http"], /--port must be a whole number/],
+      [["--settings", join(dir, "good.json"), "--write-key", "k", "--bogus"], /^zendesk-destination: serve: Unknown option '--bogus'/],
+    ];
+    for (const [argv, message] of cases) {
+      const run = io();
+      assert.equal(await serveCommand(argv, run), 2, argv.join(" "));
+      assert.match(run.err.join(""), message);
+      assert.equal(run.err.join("").split("\n").length, 2, "one line");
+    }
+  });
+
+  test("a child process: logs each request, and on SIGTERM finishes the delivery in flight before exiting", async (t) => {
+    const sim = await startSimulatorServer({ port: 0 });
+    t.after(() => sim.close());
+    // A slow Zendesk: requests wait at this proxy until the test opens the gate.
+    let open;
+    const gate = new Promise((resolve) => (open = resolve));
+    let arrived;
+    const firstArrival = new Promise((resolve) => (arrived = resolve));
+    const proxy = createServer(async (req, res) => {
+      arrived();
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      await gate;
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      const answer = await fetch(`${sim.url}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      const out = {};
+      answer.headers.forEach((value, key) => {
+        if (key !== "content-length" && key !== "transfer-encoding" && key !== "connection") out[key] = value;
+      });
+      res.writeHead(answer.status, out);
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    t.after(() => new Promise((resolve) => proxy.close(resolve)));
+
+    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const settingsFile = join(dir, "settings.json");
+    writeFileSync(settingsFile, JSON.stringify(settingsFor(`http://127.0.0.1:${proxy.address().port}`)));
+
+    const child = spawn(process.execPath, [SERVE, "--settings", settingsFile, "--write-key", WRITE_KEY, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    t.after(() => child.exitCode === null && child.kill("SIGKILL"));
+    let stdout = "";
+    let stderr = "";
+    const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    const url = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk;
+        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
+      });
+      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    const stopping = new Promise((resolve) => {
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+        if (stderr.includes("stopping")) resolve();
+      });
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+
+    const pending = fetch(`${url}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: "Basic " + btoa(`${WRITE_KEY}:`), "content-type": "application/json" },
+      body: JSON.stringify({ batch: [{ type: "identify", userId: "u-drain", messageId: "drain-1", traits: { name: "Samir Nagheenanajar" } }] }),
+    });
+    await firstArrival; // the delivery is in flight, held at the proxy
+    child.kill("SIGTERM");
+    await stopping;
+    open();
+    const response = await pending;
+    assert.equal(response.status, 200);
+    assert.equal((await response.json()).events[0].status, "delivered");
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    assert.deepEqual(account(sim.simulator).users, [{ name: "Samir Nagheenanajar", email: null, external_id: "u-drain" }]);
+
+    const logLines = stderr.split("\n").filter((line) => /^\d{4}-/.test(line));
+    assert.equal(logLines.length, 1);
+    assert.match(logLines[0], LOG_LINE);
+    assert.match(logLines[0], / POST \/v1\/batch 200 1 event /);
+    assert.match(stderr, /stopping: finishing 1 event\(s\) in flight/);
+    assert.match(stderr, /stopped after 1 request\(s\)/);
+    assert.ok(!stderr.includes(WRITE_KEY) && !stdout.includes(WRITE_KEY), "no write key in the output");
+    assert.ok(!stderr.includes("token") && !stderr.includes("agent@acme.test"), "no Zendesk credentials in the output");
+  });
+});
