@@ -285,8 +285,16 @@ function outcomeCard(outcome, heading = "Outcome") {
   );
 }
 
+/** Long dotted names break after dots and underscores, not in the middle of a word. */
+function breakable(name) {
+  return String(name)
+    .split(/(?<=[._])/)
+    .flatMap((part, i) => (i ? [el("wbr"), part] : [part]));
+}
+
 function mappingTable(mapping) {
   if (!mapping?.length) return null;
+  const notes = mapping.some((m) => m.note || !m.to);
   return el(
     "div",
     { class: "mapping" },
@@ -297,7 +305,7 @@ function mappingTable(mapping) {
       el(
         "table",
         {},
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Segment"), el("th", { scope: "col" }, "Zendesk"), el("th", { scope: "col" }, "Note"))),
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Segment"), el("th", { scope: "col" }, "Zendesk"), notes ? el("th", { scope: "col" }, "Why") : null)),
         el(
           "tbody",
           {},
@@ -305,9 +313,9 @@ function mappingTable(mapping) {
             el(
               "tr",
               { class: m.to ? "kept" : "dropped" },
-              el("td", {}, el("code", {}, m.from)),
-              el("td", {}, m.to ? el("code", {}, m.to) : el("span", { class: "dropped-label" }, "dropped")),
-              el("td", {}, m.note ?? ""),
+              el("td", {}, el("code", {}, breakable(m.from))),
+              el("td", {}, m.to ? el("code", {}, breakable(m.to)) : el("span", { class: "dropped-label" }, "dropped")),
+              notes ? el("td", {}, m.note ?? "") : null,
             ),
           ),
         ),
@@ -330,7 +338,7 @@ function headerList(headers) {
 function requestCard({ request, response }, index) {
   const curl = toCurl(request, authKind(state.settings));
   const curlBlock = el("pre", { class: "curl" }, el("code", {}, curl));
-  const curlDetails = el("details", { class: "curl-details" }, el("summary", {}, "curl"), curlBlock);
+  const curlDetails = el("details", { class: "curl-details" }, el("summary", {}, "Show as curl"), curlBlock);
   const copy = el(
     "button",
     {
@@ -539,7 +547,7 @@ function confirmZendesk() {
   const host = `${state.settings.subdomain.trim().toLowerCase()}.zendesk.com`;
   const count = state.plan?.requests?.length ?? 0;
   $("confirm-text").textContent =
-    `This sends the event to https://${host} with your OAuth token. Against the account above the preview made ` +
+    `This sends the event to https://${host} with your OAuth token. Against the selected scenario's account the preview made ` +
     `${count === 1 ? "1 request" : `${count} requests`}; your real account may need different ones. ` +
     "Writes to Zendesk cannot be undone from here.";
   $("confirm-send").textContent = `Send to ${host}`;
