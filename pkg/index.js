@@ -124,7 +124,8 @@ export class ZendeskDestination {
     this.#settings = settings;
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== "function") throw new TypeError("options.fetch must be a function (no global fetch here)");
-    this.#fetch = fetchImpl;
+    // Browsers and Workers throw "Illegal invocation" when their fetch is called as another object's method.
+    this.#fetch = options.fetch ? fetchImpl : (url, init) => fetchImpl.call(globalThis, url, init);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? defaultSleep;
     this.#random = options.random ?? Math.random;
