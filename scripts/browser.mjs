@@ -5,8 +5,7 @@
 // connection attempts (component updates, background fetches). `npx playwright install` cannot download
 // browsers here, so the browser is always the system one at /usr/bin/chromium.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { root, run } from "./toolchain.mjs";
 
@@ -59,27 +58,19 @@ export async function launchBrowser(options = {}) {
 }
 
 /**
- * Runs the engine's wasm-bindgen-test suite (tests/wasm.rs) in headless Chromium via chromedriver:
- * `cargo test --target wasm32-unknown-unknown --test wasm` with wasm-bindgen-test-runner as the runner.
+ * The command that runs the engine's wasm-bindgen-test suite (tests/wasm.rs) in headless Chromium via
+ * chromedriver, as `[cmd, args, env]` (env: only the additions): `cargo test --target
+ * wasm32-unknown-unknown --test wasm` with wasm-bindgen-test-runner as the runner.
  * `WASM_BINDGEN_USE_BROWSER` makes the runner use a browser even for tests not marked
- * `run_in_browser`; the capabilities file passes Chromium's binary and the no-network flags.
- * Throws when the suite fails.
+ * `run_in_browser`; the capabilities file (written under target/) passes Chromium's binary and the
+ * no-network flags. chromedriver gives every session a fresh temporary profile.
  */
-export function runWasmTestsInChromium({ filter, extraArgs = [], cwd = root } = {}) {
-  ensureChromium();
-  const dir = mkdtempSync(join(tmpdir(), "wasm-bindgen-chromium-"));
+export function wasmTestsInChromium({ filter, extraArgs = [] } = {}) {
+  const dir = join(root, "target", "wasm-bindgen-test-chromium");
+  mkdirSync(dir, { recursive: true });
   const capabilities = join(dir, "webdriver.json");
-  writeFileSync(
-    capabilities,
-    JSON.stringify({
-      "goog:chromeOptions": {
-        binary: CHROMIUM,
-        args: [...CHROMIUM_ARGS, `--user-data-dir=${join(dir, "profile")}`],
-      },
-    }),
-  );
+  writeFileSync(capabilities, JSON.stringify({ "goog:chromeOptions": { binary: CHROMIUM, args: CHROMIUM_ARGS } }, null, 2));
   const env = {
-    ...process.env,
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: "wasm-bindgen-test-runner",
     CHROMEDRIVER,
     WASM_BINDGEN_USE_BROWSER: "1",
@@ -89,13 +80,16 @@ export function runWasmTestsInChromium({ filter, extraArgs = [], cwd = root } = 
   };
   const args = ["test", "--target", "wasm32-unknown-unknown", "--test", "wasm", ...extraArgs];
   if (filter) args.push("--", filter);
-  try {
-    const result = spawnSync("cargo", args, { cwd, env, stdio: "inherit" });
-    if (result.error) throw new Error(`cargo: ${result.error.message}`);
-    if (result.status !== 0) throw new Error(`the wasm-bindgen-test suite failed in Chromium (cargo exited with ${result.status})`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return ["cargo", args, env];
+}
+
+/** Runs that suite (see wasmTestsInChromium), output inherited. Throws when it fails. */
+export function runWasmTestsInChromium({ filter, extraArgs = [], cwd = root } = {}) {
+  ensureChromium();
+  const [cmd, args, env] = wasmTestsInChromium({ filter, extraArgs });
+  const result = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: "inherit" });
+  if (result.error) throw new Error(`${cmd}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`the wasm-bindgen-test suite failed in Chromium (cargo exited with ${result.status})`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

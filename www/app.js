@@ -424,8 +424,7 @@ async function fetchJson(path, init) {
 }
 
 async function deliver(settings, text) {
-  // fetch wrapped: window.fetch called as a method of another object throws "Illegal invocation".
-  const destination = await createDestination(settings, { engine: state.engine, timeoutMs: 15_000, fetch: (url, init) => fetch(url, init) });
+  const destination = await createDestination(settings, { engine: state.engine, timeoutMs: 15_000 });
   try {
     return await destination.deliver(text);
   } finally {
