@@ -102,6 +102,12 @@ Options:
   },
 };
 
+// `serve` (pkg/serve.js) parses its own arguments: an entry with `main(argv, io)` gets them raw.
+COMMANDS.serve = {
+  summary: "receive Segment's HTTP Tracking API (analytics-node, analytics.js) and deliver to Zendesk",
+  main: async (argv, io) => (await import("./serve.js")).serveCommand(argv, io),
+};
+
 function overview() {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
   const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
@@ -372,7 +378,7 @@ async function runSimulate({ values }, io) {
 
 /**
  * Runs the command line `argv` (without node and the script). Resolves to the exit code.
- * `io`: {stdin, stdout, stderr, onSignal(fn), offSignal(fn)}.
+ * `io`: {stdin, stdout, stderr, env, onSignal(fn), offSignal(fn)}.
  */
 export async function main(argv, io) {
   const [name, ...rest] = argv;
@@ -382,12 +388,14 @@ export async function main(argv, io) {
   }
   if (name === "--help" || name === "-h" || name === "help") {
     const topic = name === "help" && Object.hasOwn(COMMANDS, rest[0] ?? "") ? COMMANDS[rest[0]] : undefined;
+    if (topic?.main) return topic.main(["--help"], io);
     io.stdout.write(`${topic ? topic.usage : overview()}\n`);
     return 0;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}"; the commands are ${Object.keys(COMMANDS).join(", ")} (see ${NAME} --help)`);
+    if (command.main) return await command.main(rest, io);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.stdout.write(`${command.usage}\n`);
       return 0;
@@ -436,6 +444,7 @@ if (isMain) {
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
+    env: process.env,
     onSignal: (fn) => handlers.add(fn),
     offSignal: (fn) => handlers.delete(fn),
   }).then(

@@ -1,0 +1,321 @@
+// The command line, run as a child process: help, exit codes, output lines, stdin, EVENTS formats,
+// progress, simulate. Servers only on 127.0.0.1, each closed after its test.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import http from "node:http";
+import { createSimulator } from "../../pkg/simulator.js";
+import { startSimulatorServer } from "../../pkg/simulator-server.js";
+
+const CLI = fileURLToPath(new URL("../../pkg/cli.js", import.meta.url));
+
+let dir;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "zd-cli-"));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args, { input, onStdout } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      onStdout?.(stdout, child);
+    });
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, lines: stdout.split("\n").filter(Boolean) }));
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+function file(name, content) {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
+  return path;
+}
+
+const settingsFor = (url, extra = {}) => ({ subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: url, events: ["Order Completed"], ...extra });
+const identify = (n, extra = {}) => ({ type: "identify", messageId: `m${n}`, userId: `u-${n}`, traits: { name: `User ${n}`, email: `user${n}@example.com` }, ...extra });
+
+async function withServer(options, fn) {
+  const server = await startSimulatorServer(options);
+  try {
+    return await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+describe("help and usage", () => {
+  test("--help for the program and for each command", async () => {
+    const top = await run(["--help"]);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /Usage: zendesk-destination <command>/);
+    for (const name of ["plan", "send", "simulate"]) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+    for (const [name, pattern] of [
+      ["plan", /Usage: zendesk-destination plan --settings FILE/],
+      ["send", /Usage: zendesk-destination send --settings FILE/],
+      ["simulate", /Usage: zendesk-destination simulate \[--port N\] \[--rate-limit N\] \[--faults P\] \[--time-scale K\]/],
+    ]) {
+      const result = await run([name, "--help"]);
+      assert.equal(result.code, 0, name);
+      assert.match(result.stdout, pattern);
+      assert.equal(result.stderr, "");
+      const viaHelp = await run(["help", name]);
+      assert.equal(viaHelp.stdout, result.stdout);
+    }
+  });
+
+  test("no command, an unknown command or option: exit 2 with a message", async () => {
+    assert.equal((await run([])).code, 2);
+    const unknown = await run(["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, 'zendesk-destination: unknown command "frobnicate"; the commands are plan, send, simulate, serve (see zendesk-destination --help)\n');
+    const option = await run(["send", "--settings", "x.json", "--bogus"]);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /^zendesk-destination: send: Unknown option '--bogus'\.\n$/);
+    const missing = await run(["send", "-"], { input: "{}" });
+    assert.equal(missing.stderr, "zendesk-destination: send needs --settings FILE\n");
+    const count = await run(["send", "--settings", "x.json", "--concurrency", "0", "-"], { input: "{}" });
+    assert.equal(count.stderr, 'zendesk-destination: --concurrency must be a whole number ≥ 1, got "0"\n');
+  });
+});
+
+describe("exit 2 and nothing sent", () => {
+  test("settings: missing file, not JSON, invalid (naming the key)", async () => {
+    await withServer({}, async (server) => {
+      const events = file("ok.ndjson", JSON.stringify(identify(1)));
+      const absent = await run(["send", "--settings", "nope.json", events]);
+      assert.equal(absent.code, 2);
+      assert.equal(absent.stderr, "zendesk-destination: cannot read settings file nope.json: no such file\n");
+      const notJson = await run(["send", "--settings", file("bad.json", "{subdomain:"), events]);
+      assert.equal(notJson.code, 2);
+      assert.match(notJson.stderr, /^zendesk-destination: settings file .*bad\.json is not valid JSON: .*\n$/);
+      const invalid = await run(["send", "--settings", file("invalid.json", { email: "agent@acme.test/token", password: "x", baseUrl: server.url }), events]);
+      assert.equal(invalid.code, 2);
+      assert.match(invalid.stderr, /^zendesk-destination: invalid settings: subdomain is required[^\n]*\n$/);
+      for (const result of [absent, notJson, invalid]) assert.equal(result.stdout, "");
+      assert.equal(server.simulator.log().length, 0);
+    });
+  });
+
+  test("unreadable events: the line is named, nothing is sent, not even the good events before it", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const broken = await run(["send", "--settings", settings, "-"], { input: `${JSON.stringify(identify(1))}\n{"type":"identify",\n` });
+      assert.equal(broken.code, 2);
+      assert.match(broken.stderr, /^zendesk-destination: standard input: the events are not valid JSON: expected a property name at line 3, column 1\n$/);
+      const empty = await run(["send", "--settings", settings], { input: "" });
+      assert.equal(empty.code, 2);
+      assert.equal(empty.stderr, "zendesk-destination: standard input: no events in the input\n");
+      const noFile = await run(["send", "--settings", settings, "missing.ndjson"]);
+      assert.equal(noFile.stderr, "zendesk-destination: cannot read events file missing.ndjson: no such file\n");
+      assert.equal(server.simulator.log().length, 0);
+    });
+  });
+});
+
+describe("send", () => {
+  test("one JSON line per event in input order; exit 0 when nothing failed; events from stdin", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const events = [identify(1), identify(2), { type: "track", messageId: "t1", userId: "u-1", event: "Order Completed", properties: { n: 1 } }, { type: "track", messageId: "t2", userId: "u-2", event: "Not Listed" }];
+      // One at a time so that ids are predictable (concurrent events get ids in arrival order).
+      const result = await run(["send", "--settings", settings, "--concurrency", "1"], { input: events.map((e) => JSON.stringify(e)).join("\n") });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(
+        result.lines.map((l) => JSON.parse(l)),
+        [
+          { messageId: "m1", type: "identify", status: "delivered", code: "delivered", message: "user 10000000000001 created", warnings: ["created the text field `user_id` in Zendesk's user_fields for `userId`"] },
+          { messageId: "m2", type: "identify", status: "delivered", code: "delivered", message: "user 10000000000002 created", warnings: [] },
+          { messageId: "t1", type: "track", status: "delivered", code: "delivered", message: "event recorded on user 10000000000001", warnings: [] },
+          { messageId: "t2", type: "track", status: "skipped", code: "event_not_enabled", message: "`Not Listed` is not in the `events` setting", warnings: [] },
+        ],
+      );
+      assert.equal(server.simulator.state().users.length, 2);
+    });
+  });
+
+  test("exit 1 when an event failed or was invalid", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const invalid = await run(["send", "--settings", settings, "-"], { input: JSON.stringify({ type: "identify", messageId: "x", userId: "u", traits: { email: "n@e.com" } }) });
+      assert.equal(invalid.code, 1);
+      assert.equal(JSON.parse(invalid.lines[0]).status, "invalid");
+      const failed = await run(["send", "--settings", settings, "-"], { input: JSON.stringify({ type: "track", messageId: "y", userId: "nobody", event: "Order Completed" }) });
+      assert.equal(failed.code, 1);
+      assert.deepEqual([JSON.parse(failed.lines[0]).status, JSON.parse(failed.lines[0]).code], ["failed", "user_not_found"]);
+    });
+  });
+
+  test("EVENTS formats: one event, a JSON array, NDJSON, a batch with top-level context and integrations", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const one = await run(["send", "--settings", settings, file("one.json", JSON.stringify(identify(1), null, 2))]);
+      assert.deepEqual(one.lines.map((l) => JSON.parse(l).messageId), ["m1"]);
+      const array = await run(["send", "--settings", settings, file("array.json", [identify(2), identify(3)])]);
+      assert.deepEqual(array.lines.map((l) => JSON.parse(l).messageId), ["m2", "m3"]);
+      const ndjson = await run(["send", "--settings", settings, file("events.ndjson", `${JSON.stringify(identify(4))}\n\n${JSON.stringify(identify(5))}\n`)]);
+      assert.deepEqual(ndjson.lines.map((l) => JSON.parse(l).messageId), ["m4", "m5"]);
+      const batch = await run(["send", "--settings", settings, "-"], {
+        input: JSON.stringify({
+          batch: [identify(6), identify(7, { integrations: { Zendesk: true } })],
+          integrations: { All: true, Zendesk: false },
+          context: { library: { name: "analytics-node" } },
+          writeKey: "wk",
+        }),
+      });
+      assert.deepEqual(
+        batch.lines.map((l) => JSON.parse(l)).map((l) => [l.messageId, l.status, l.code]),
+        [
+          ["m6", "skipped", "disabled_by_integrations"],
+          ["m7", "delivered", "delivered"],
+        ],
+      );
+      const external = server.simulator.state().users.map((u) => u.external_id).sort();
+      assert.deepEqual(external, ["u-1", "u-2", "u-3", "u-4", "u-5", "u-7"]);
+    });
+  });
+
+  test("integers beyond 2^53 in events reach Zendesk exact", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const input = '{"type":"identify","messageId":"big","userId":"u-big","traits":{"name":"Big","email":"big@e.com","accountNumber":12345678901234567891}}';
+      const result = await run(["send", "--settings", settings, "-"], { input });
+      assert.equal(JSON.parse(result.lines[0]).status, "delivered");
+      const write = server.simulator.log().find((e) => e.method === "POST" && e.path.endsWith("/users/create_or_update"));
+      assert.match(write.body, /12345678901234567891/);
+    });
+  });
+
+  test("a progress line on stderr: events done, rate, retries, ETA", async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      server.simulator.failNext("500", "503");
+      const result = await run(["send", "--settings", settings, "--progress", "-"], { input: [1, 2, 3].map((n) => JSON.stringify(identify(n))).join("\n") });
+      assert.equal(result.code, 0);
+      const progress = result.stderr.split("\n").filter(Boolean);
+      assert.match(progress[0], /^0\/3 events \(0%\), [\d.]+ events\/s, 0 retries, ETA –$/);
+      assert.match(progress.at(-1), /^3\/3 events \(100%\), [\d.]+ events\/s, 2 retries, done$/);
+      const quiet = await run(["send", "--settings", settings, "--no-progress", "-"], { input: JSON.stringify(identify(4)) });
+      assert.equal(quiet.stderr, "");
+    });
+  });
+
+  test("Ctrl-C: every event still gets its line; those not sent are cancelled", async () => {
+    // A slow account: the simulator behind a server that answers each request 100 ms late.
+    const simulator = createSimulator();
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        setTimeout(() => {
+          const answer = simulator.handle({ method: req.method, url: `http://127.0.0.1${req.url}`, headers: req.headers, body: body || null });
+          res.writeHead(answer.status, answer.headers).end(answer.body);
+        }, 100);
+      });
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const settings = file("slow.json", settingsFor(`http://127.0.0.1:${server.address().port}`));
+      const events = Array.from({ length: 30 }, (_, i) => JSON.stringify(identify(i + 1))).join("\n");
+      let interrupted = false;
+      const result = await run(["send", "--settings", settings, "--concurrency", "1", "-"], {
+        input: events,
+        onStdout: (out, child) => {
+          if (!interrupted && out.includes("\n")) {
+            interrupted = true;
+            child.kill("SIGINT");
+          }
+        },
+      });
+      assert.equal(result.code, 1);
+      const lines = result.lines.map((l) => JSON.parse(l));
+      assert.equal(lines.length, 30);
+      assert.deepEqual(lines.map((l) => l.messageId), Array.from({ length: 30 }, (_, i) => `m${i + 1}`));
+      const delivered = lines.filter((l) => l.status === "delivered");
+      const cancelled = lines.filter((l) => l.code === "cancelled");
+      assert.ok(delivered.length >= 1 && cancelled.length >= 1);
+      assert.equal(delivered.length + cancelled.length, 30);
+      for (const line of cancelled) assert.equal(line.status, "failed");
+      // Delivered ones first (in order, one at a time), then the cancelled rest: nothing in between dropped.
+      assert.deepEqual(lines.slice(0, delivered.length), delivered);
+      assert.equal(simulator.state().users.length, delivered.length);
+      assert.match(result.stderr, /stopping/);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("plan", () => {
+  test("one line per event with the requests, Authorization redacted; against a seeded account with --account", async () => {
+    const settings = file("plan.json", settingsFor("http://127.0.0.1:9"));
+    const track = { type: "track", messageId: "t", userId: "known", event: "Order Completed", properties: { a: 1 } };
+    const empty = await run(["plan", "--settings", settings, "-"], { input: JSON.stringify(track) });
+    assert.equal(empty.code, 1);
+    const line = JSON.parse(empty.lines[0]);
+    assert.deepEqual(Object.keys(line), ["messageId", "type", "status", "code", "message", "warnings", "requests"]);
+    assert.equal(line.code, "user_not_found");
+    assert.ok(line.requests.length >= 1);
+    for (const { request, response } of line.requests) {
+      assert.equal(request.headers.Authorization, "Basic [redacted]");
+      assert.equal(typeof response.status, "number");
+    }
+    const account = file("account.json", { users: [{ name: "Known", email: "known@e.com", external_id: "known" }] });
+    const seeded = await run(["plan", "--settings", settings, "--account", account, "-"], { input: JSON.stringify(track) });
+    assert.equal(seeded.code, 0);
+    const seededLine = JSON.parse(seeded.lines[0]);
+    assert.equal(seededLine.status, "delivered");
+    const post = seededLine.requests.at(-1);
+    assert.equal(post.request.method, "POST");
+    assert.match(post.request.url, /^http:\/\/127\.0\.0\.1:9\/api\/v2\/(user_profiles|users\/\d+)\/events$/);
+    assert.equal(post.response.status, 202);
+  });
+});
+
+describe("simulate", () => {
+  test("prints its URL, serves the simulator with the given limits, stops on SIGINT", async () => {
+    let url = null;
+    let checked = null;
+    const result = await run(["simulate", "--port", "0", "--rate-limit", "2", "--faults", "0%", "--time-scale", "1"], {
+      onStdout: (out, child) => {
+        if (url || !out.includes("\n")) return;
+        url = out.split("\n")[0];
+        checked = (async () => {
+          const auth = { Authorization: `Basic ${Buffer.from("a@b.c/token:t").toString("base64")}` };
+          const statuses = [];
+          for (let i = 0; i < 3; i++) statuses.push((await fetch(`${url}/api/v2/users/search?external_id=x`, { headers: auth })).status);
+          const state = await (await fetch(`${url}/__simulator/state`)).json();
+          child.kill("SIGINT");
+          return { statuses, state };
+        })();
+      },
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const { statuses, state } = await checked;
+    assert.deepEqual(statuses, [200, 200, 429]);
+    assert.deepEqual(state.users, []);
+    assert.equal(result.code, 0);
+  });
+
+  test("bad options: exit 2", async () => {
+    for (const [args, message] of [
+      [["--faults", "2"], /--faults must be between 0 and 1/],
+      [["--time-scale", "0"], /--time-scale must be a positive number/],
+      [["--rate-limit", "x"], /--rate-limit must be a whole number/],
+      [["--port", "99999"], /--port must be a port number/],
+    ]) {
+      const result = await run(["simulate", ...args]);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, message);
+    }
+  });
+});
