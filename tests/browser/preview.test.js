@@ -313,6 +313,14 @@ describe("the preview page in Chromium", () => {
     await example("identify");
     assert.match(await page.textContent(".request-card .curl"), /-u "\$ZENDESK_EMAIL\/token:\$ZENDESK_API_TOKEN"/);
     await check("basic");
+    // "Copy as curl" puts the command on the clipboard, credentials as shell variables.
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: new URL(preview.url).origin });
+    await page.click(".request-card:last-child >> text=Copy as curl");
+    await page.waitForSelector(".request-card:last-child >> text=Copied");
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.match(copied, /^curl -X POST 'https:\/\/acme\.zendesk\.com\/api\/v2\/users\/create_or_update' \\\n {2}-u "\$ZENDESK_EMAIL\/token:\$ZENDESK_API_TOKEN"/);
+    assert.match(copied, /--data-raw '\{"user":\{"email":"peter@example\.com"/);
+    for (const secret of secrets) assert.equal(copied.includes(secret), false, "the curl command holds a credential");
     await page.click("#send-simulator");
     await page.waitForSelector("#simulator-sent .outcome");
     await check("basic, after sending to the simulator");
