@@ -233,3 +233,55 @@ describe("faults", { skip: dataPath ? false : "shared data file not found" }, ()
     assert.equal(faulty.state.memberships.length, clean.state.memberships.length);
   });
 });
+
+describe("OAuth over HTTP", () => {
+  const client = { clientId: "client-1", clientSecret: "secret-1", refreshToken: "refresh-1", accessToken: "live-token" };
+
+  test("an expired token is refreshed once for many concurrent events, and the new pair is handed over", async () => {
+    const server = await startSimulatorServer({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client }] });
+    try {
+      const tokens = [];
+      const destination = await createDestination(
+        { subdomain: "acme", oauthToken: "expired-token", baseUrl: server.url },
+        { oauthRefresh: { refreshToken: "refresh-1", clientId: "client-1", clientSecret: "secret-1" }, onTokens: (t) => tokens.push(t) },
+      );
+      const events = Array.from({ length: 12 }, (_, i) => ({ type: "identify", messageId: `o${i}`, userId: `ou-${i}`, traits: { name: `O ${i}`, email: `o${i}@e.com` } }));
+      const outcomes = await destination.deliverAll(events, { concurrency: 8 });
+      assert.deepEqual(outcomes.map((o) => o.status), Array(12).fill("delivered"));
+      const state = server.simulator.state();
+      assert.equal(state.counters.accessTokensIssued, 1);
+      assert.equal(state.users.length, 12);
+      assert.equal(tokens.length, 1);
+      assert.equal(typeof tokens[0].accessToken, "string");
+      assert.notEqual(tokens[0].refreshToken, "refresh-1");
+      assert.equal(tokens[0].expiresIn, 1800);
+      // After the refresh every request carried the new token (the log shows only the scheme).
+      const log = server.simulator.log();
+      assert.equal(log.filter((e) => e.path === "/oauth/tokens").length, 1);
+      await destination.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("send --oauth rewrites the file with the new pair, which the next run uses", async () => {
+    const server = await startSimulatorServer({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client }] });
+    try {
+      const settings = file("oauth-settings.json", { subdomain: "acme", oauthToken: "expired-token", baseUrl: server.url });
+      const oauthFile = file("oauth.json", { refreshToken: "refresh-1", clientId: "client-1", clientSecret: "secret-1" });
+      const event = JSON.stringify({ type: "identify", messageId: "a", userId: "oa", traits: { name: "A", email: "a@e.com" } });
+      const first = await run(["send", "--settings", settings, "--oauth", oauthFile, "-"], { input: event });
+      assert.equal(first.code, 0, first.stderr);
+      const saved = JSON.parse(readFileSync(oauthFile, "utf8"));
+      assert.notEqual(saved.refreshToken, "refresh-1");
+      assert.equal(typeof saved.accessToken, "string");
+      assert.match(first.stderr, /refreshed the OAuth token/);
+      // The next run starts with the saved access token: no refresh needed.
+      const second = await run(["send", "--settings", settings, "--oauth", oauthFile, "-"], { input: event.replace('"a"', '"b"') });
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(server.simulator.state().counters.accessTokensIssued, 1);
+    } finally {
+      await server.close();
+    }
+  });
+});

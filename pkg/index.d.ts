@@ -1,0 +1,202 @@
+// Types of the zendesk-destination package: Segment identify/track/group events to Zendesk.
+
+/** Settings as Segment stores them (see README, "Settings"); an object or its JSON text. */
+export interface Settings {
+  subdomain: string;
+  /** Segment's "Email"; `agent@acme.com/token` with an API token as `password`. */
+  email?: string;
+  password?: string;
+  /** An OAuth access token (instead of email/password). */
+  oauthToken?: string;
+  /** Track event names to forward; others are skipped. */
+  events?: string[];
+  verified?: boolean;
+  removeUsersFromOrganizations?: boolean;
+  allowGroupWithoutUserId?: boolean;
+  /** Seen in Segment exports; accepted and ignored. */
+  account?: string;
+  /** Another base URL than `https://{subdomain}.zendesk.com`, e.g. a simulator's. */
+  baseUrl?: string;
+  sourceName?: string;
+}
+
+/** A Segment event: an object, or its JSON text (keeps integers beyond 2^53 exact). */
+export type SegmentEvent = Record<string, unknown> | string;
+
+export type OutcomeStatus = "delivered" | "skipped" | "invalid" | "failed";
+
+/**
+ * How one event ended. Codes come from the engine (README, "Outcomes"), plus two from the host:
+ * `cancelled` (status "failed", retryable) when the destination was closed before the event finished,
+ * and `internal_error` (status "failed", not retryable) if the engine itself failed.
+ */
+export interface Outcome {
+  status: OutcomeStatus;
+  code: string;
+  message: string;
+  warnings: string[];
+  retryable: boolean;
+  /** Where each input field went: `to` null when it was dropped (`note` says why). */
+  mapping: { from: string; to: string | null; note?: string }[];
+}
+
+/** A request the engine asked for. */
+export interface RequestDescriptor {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+/** An answer: `{status, headers, body}`, or `{status: 0, error}` when none came. */
+export interface ResponseDescriptor {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  error?: string;
+}
+
+export interface RetryOptions {
+  /** Attempts per request for 5xx, 409, timeouts and connection errors (default 5). 429s don't count. */
+  maxAttempts?: number;
+  /** First backoff (default 500 ms), doubled each attempt, with jitter: a wait is between half and all of it. */
+  baseDelayMs?: number;
+  /** Cap of one backoff (default 30 000 ms). */
+  maxDelayMs?: number;
+  /** No retry starts once a request has been at it for this long (default 120 000 ms). */
+  maxTotalMs?: number;
+  /** Cap of one Retry-After wait (default 60 000 ms). */
+  maxRetryAfterMs?: number;
+  /**
+   * A timeout or dropped connection on a Sunshine event POST may have landed. "retry" (default): retry
+   * it (at least once; a rare duplicate event possible). "report": don't; the outcome carries a warning
+   * that the event may have landed (at most once).
+   */
+  uncertainWrites?: "retry" | "report";
+}
+
+/** A structured log entry. Never holds a credential: no headers, no settings, no tokens. */
+export interface LogEntry {
+  time: number;
+  type: "request" | "response" | "retry" | "not_retried" | "body_lost" | "oauth_refresh" | "engine_error" | "callback_error";
+  method?: string;
+  url?: string;
+  status?: number;
+  error?: string;
+  attempt?: number;
+  delayMs?: number;
+  durationMs?: number;
+  [key: string]: unknown;
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number | null;
+}
+
+export interface DestinationOptions {
+  /** The fetch to use (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Timeout of one request, body included (default 30 000 ms), through an AbortSignal. */
+  timeoutMs?: number;
+  retry?: RetryOptions;
+  pacing?: {
+    /** Spacing of single-user writes once the account signalled Zendesk's 1-per-second limit (default 1100 ms). */
+    singleUserWriteIntervalMs?: number;
+  };
+  /** Default concurrency of deliverAll (default 8). */
+  concurrency?: number;
+  logger?: (entry: LogEntry) => void;
+  /** With these, a 401 invalid_token triggers one refresh (POST /oauth/tokens) and the request is redone. */
+  oauthRefresh?: { refreshToken: string; clientId: string; clientSecret: string };
+  /** Receives the new pair after a refresh (the old refresh token no longer works): store it. */
+  onTokens?: (tokens: Tokens) => void | Promise<void>;
+  /** The clock (default Date.now): the engine's `now` and every wait. */
+  now?: () => number;
+  /** Waits (default setTimeout); must reject or resolve when the signal aborts. For tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source (default Math.random). */
+  random?: () => number;
+  /** The engine's bindings, when already loaded (default: load ./engine.js). */
+  engine?: unknown;
+  /** Where the .wasm is, for runtimes that bundle it (passed to loadEngine). */
+  wasm?: unknown;
+}
+
+/** Seed data of a simulated account (see the simulator's `seed`). */
+export interface AccountSeed {
+  users?: Record<string, unknown>[];
+  organizations?: Record<string, unknown>[];
+  memberships?: Record<string, unknown>[];
+  userFields?: Record<string, unknown>[];
+  organizationFields?: Record<string, unknown>[];
+}
+
+export interface Plan {
+  outcome: Outcome;
+  /** Every request of the conversation with its simulated answer; Authorization redacted. */
+  requests: { request: RequestDescriptor; response: ResponseDescriptor }[];
+}
+
+export interface Stats {
+  events: number;
+  outcomes: Partial<Record<OutcomeStatus | string, number>>;
+  requests: number;
+  retries: number;
+  rateLimited: number;
+  timeouts: number;
+  networkErrors: number;
+  uncertain: number;
+  refreshes: number;
+  pacedMs: number;
+  pending: number;
+}
+
+export declare class ZendeskDestination {
+  private constructor();
+  /** Delivers one event. Never rejects: every failure is an outcome. */
+  deliver(event: SegmentEvent): Promise<Outcome>;
+  /**
+   * Delivers events; outcomes in input order. Events for the same user or organization (userId,
+   * traits/context.traits/properties email, groupId, traits.company.id) go one at a time in input order;
+   * others concurrently up to `concurrency`.
+   */
+  deliverAll(events: Iterable<SegmentEvent>, options?: { concurrency?: number; onOutcome?: (outcome: Outcome, index: number) => void }): Promise<Outcome[]>;
+  /**
+   * The dry run against an in-memory simulated account: empty, seeded (`account` = seed data), or a
+   * simulator from createSimulator() to carry state across plans. Nothing is sent.
+   */
+  plan(event: SegmentEvent, options?: { account?: AccountSeed | { handle(request: RequestDescriptor): ResponseDescriptor } }): Promise<Plan>;
+  stats(): Stats;
+  /**
+   * Graceful shutdown: events not started end `cancelled` at once; those in progress get `timeoutMs`
+   * (default 10 000) to finish, then end `cancelled`. Resolves when every event has its outcome.
+   * Calling it again with `timeoutMs: 0` cuts the grace period short.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+  /** Same as close(). */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** Rejected by createDestination for bad settings. */
+export declare class SettingsError extends Error {
+  code: "invalid_settings";
+  errors: { key: string; code: string; message: string }[];
+}
+
+/** Loads the engine, checks the settings and builds a destination; rejects with SettingsError. */
+export declare function createDestination(settings: Settings | string, options?: DestinationOptions): Promise<ZendeskDestination>;
+
+/** Every problem with the settings: [] when they are valid. */
+export declare function validateSettings(settings: Settings | string, options?: Pick<DestinationOptions, "engine" | "wasm">): Promise<{ key: string; code: string; message: string }[]>;
+
+/** The code of the outcome of an event cut short by close(): "cancelled". */
+export declare const CANCELLED: "cancelled";
+
+/** Headers with the Authorization credential replaced by "[redacted]" (scheme kept). */
+export declare function redactHeaders(headers: Record<string, string>): Record<string, string>;
+export declare function redactRequest(request: RequestDescriptor): RequestDescriptor;
+
+/** The ordering keys of an event: `user:…`, `email:…`, `org:…`, `anonymous:…`. */
+export declare function eventKeys(event: SegmentEvent): string[];
