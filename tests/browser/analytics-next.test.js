@@ -1,9 +1,12 @@
 // Segment's browser library, @segment/analytics-next, unmodified, in headless Chromium: a page served on
 // 127.0.0.1 loads its bundled build from node_modules (no CDN), with inline cdnSettings whose Segment.io
 // apiHost is the `serve` server; its identify, track and group calls land in the Zendesk simulator.
-// Every request the page makes is recorded: all of them go to 127.0.0.1.
+// Every request the page makes is recorded: all of them go to 127.0.0.1. A second test runs the edge
+// handler itself (pkg/edge.js, served as ES modules) inside the page: it needs no Node API.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { extname, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 import { launchBrowser } from "../../scripts/browser.mjs";
@@ -12,6 +15,8 @@ import { startSimulatorServer } from "../../pkg/simulator-server.js";
 
 const WRITE_KEY = "wk_browser_test";
 const BUNDLE = new URL("../../node_modules/@segment/analytics-next/dist/umd/index.js", import.meta.url);
+const PKG = fileURLToPath(new URL("../../pkg/", import.meta.url));
+const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
 let sim;
 let edge;
@@ -29,7 +34,23 @@ before(async () => {
     logger: (line) => edgeLog.push(line),
   });
   const bundle = await readFile(BUNDLE);
-  site = createServer((req, res) => {
+  site = createServer(async (req, res) => {
+    if (req.url.startsWith("/pkg/")) {
+      // pkg/ as it would be published: ES modules and the .wasm
+      const path = normalize(PKG + decodeURIComponent(req.url.slice(5).split("?")[0]));
+      if (!path.startsWith(PKG) || path.includes(`${sep}..`)) {
+        res.writeHead(403);
+        return res.end();
+      }
+      try {
+        const bytes = await readFile(path);
+        res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
+        return res.end(bytes);
+      } catch {
+        res.writeHead(404);
+        return res.end();
+      }
+    }
     if (req.url === "/analytics-next.js") {
       res.writeHead(200, { "content-type": "text/javascript" });
       res.end(bundle);
@@ -119,6 +140,47 @@ test("identify, track and group from analytics-next in Chromium land in Zendesk"
   const statuses = edgeLog.map((line) => line.split(" ").slice(1, 4).join(" "));
   assert.deepEqual(statuses.filter((s) => s.startsWith("POST")), ["POST /v1/i 200", "POST /v1/t 200", "POST /v1/t 200", "POST /v1/g 200"]);
   assert.ok(statuses.includes("OPTIONS /v1/i 204"), `a CORS preflight was answered: ${statuses.join(", ")}`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the edge handler itself runs in Chromium: no Node API needed", async () => {
+  sim.simulator.reset();
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  await page.goto(siteUrl);
+  const answer = await page.evaluate(
+    async ({ zendesk }) => {
+      const { createHandler } = await import("/pkg/edge.js");
+      // OAuth: the simulator, like Zendesk, answers browsers with CORS only for Bearer tokens.
+      const handler = createHandler({ settings: { subdomain: "acme", oauthToken: "browser-oauth-token", baseUrl: zendesk, events: ["Order Completed"] }, writeKeys: ["wk_in_page"] });
+      await handler.ready;
+      const request = () => new Request("https://edge.example/v1/batch", {
+        method: "POST",
+        headers: { authorization: `Basic ${btoa("wk_in_page:")}`, "content-type": "text/plain" },
+        body: JSON.stringify({
+          batch: [
+            { type: "identify", userId: "u-in-page", messageId: "p-1", traits: { name: "Tom Smykowski", email: "tom@initech.example" } },
+            { type: "track", userId: "u-in-page", messageId: "p-2", event: "Order Completed", properties: { total: 3 } },
+          ],
+        }),
+      });
+      const response = await handler(request());
+      const again = await handler(request());
+      const wrong = await handler(new Request("https://edge.example/v1/t", { method: "POST", body: "{}" }));
+      await handler.close();
+      return { status: response.status, body: await response.json(), again: (await again.json()).events.map((e) => e.duplicate), wrong: wrong.status };
+    },
+    { zendesk: sim.url },
+  );
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body.events.map((e) => [e.messageId, e.status]), [["p-1", "delivered"], ["p-2", "delivered"]]);
+  assert.deepEqual(answer.again, [true, true]);
+  assert.equal(answer.wrong, 401);
+  const state = sim.simulator.state();
+  assert.deepEqual(state.users.map((u) => [u.name, u.external_id]), [["Tom Smykowski", "u-in-page"]]);
+  assert.deepEqual(state.events.map((e) => [e.type, e.properties]), [["Order Completed", { total: 3 }]]);
   assert.deepEqual(problems, []);
   await page.close();
 });
