@@ -522,3 +522,31 @@ fn an_unknown_organization_id_is_left_out_rather_than_losing_the_user() {
     );
     assert_eq!(outcome.code, Code::ZendeskRejected);
 }
+
+#[test]
+fn a_field_created_by_a_concurrent_conversation_is_not_created_again() {
+    use zendesk_destination::{Response, Step};
+    let d = destination(json!({}));
+    let url = |step: &Step| match step {
+        Step::Request { request } => format!("{:?} {}", request.method, request.url),
+        Step::Done { outcomes } => format!("done {:?}", outcomes[0].code),
+    };
+    let mut a = d.begin(&json!({"type": "identify", "userId": "a", "traits": {"name": "A", "stapler": "red"}}), NOW);
+    assert_eq!(url(a.step()), format!("Get {BASE}/user_fields"));
+    a.respond(Response::new(200, &fields("user_fields", &[("user_id", "text")]).to_string()));
+    assert_eq!(url(a.step()), format!("Post {BASE}/user_fields"));
+
+    let mut b = d.begin(
+        &json!({"type": "identify", "userId": "b", "traits": {"name": "B", "aardvark": 1, "stapler": "blue"}}),
+        NOW,
+    );
+    assert_eq!(url(b.step()), format!("Post {BASE}/user_fields"), "b creates aardvark from the cached catalog");
+
+    a.respond(Response::new(201, r#"{"user_field":{"id":2}}"#));
+    assert_eq!(url(a.step()), format!("Post {BASE}/users/create_or_update"));
+    b.respond(Response::new(201, r#"{"user_field":{"id":3}}"#));
+    let Step::Request { request } = b.step() else { panic!("b should write the user") };
+    assert_eq!(request.url, format!("{BASE}/users/create_or_update"), "stapler came from a's creation");
+    let body: serde_json::Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["user"]["user_fields"], json!({"aardvark": 1, "stapler": "blue", "user_id": "b"}));
+}

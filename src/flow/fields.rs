@@ -30,33 +30,28 @@ impl Flow {
             FieldKind::User => format!("user.user_fields.{key}"),
             FieldKind::Organization => format!("organization.organization_fields.{key}"),
         };
-        let mut reread = false;
         for value in values {
             if !catalog.contains_key(&value.key) {
-                let Some(field_type) = infer_type(&value.value) else {
-                    if value.value.is_null() {
-                        report.ignored(&value.from, format!("null, and there is no field `{}` to clear", value.key));
-                    } else {
-                        report.dropped(&value.from, "objects and arrays cannot create a Zendesk custom field");
-                    }
-                    continue;
-                };
-                let created = self.create_field(kind, &value, &field_type).await?;
-                if created {
-                    report.warn(format!(
-                        "created the {} field `{}` in Zendesk's {} for `{}`",
-                        field_type.as_str(),
-                        value.key,
-                        kind.collection(),
-                        value.from
-                    ));
-                    let info = FieldInfo { field_type, active: true };
-                    self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
+                // A conversation running beside this one may have created it since this catalog was read.
+                let shared = self.cache.borrow().catalog(kind).and_then(|c| c.get(&value.key).cloned());
+                if let Some(info) = shared {
                     catalog.insert(value.key.clone(), info);
-                } else if !reread {
-                    // Another writer created it first: its type is what counts now.
-                    catalog = self.catalog(kind, true).await?;
-                    reread = true;
+                } else if let Some(field_type) = infer_type(&value.value) {
+                    if self.create_field(kind, &value, &field_type).await? {
+                        report.warn(format!(
+                            "created the {} field `{}` in Zendesk's {} for `{}`",
+                            field_type.as_str(),
+                            value.key,
+                            kind.collection(),
+                            value.from
+                        ));
+                        let info = FieldInfo { field_type, active: true };
+                        self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
+                        catalog.insert(value.key.clone(), info);
+                    } else {
+                        // Another writer created it first: its type is what counts now.
+                        catalog = self.catalog(kind, true).await?;
+                    }
                 }
             }
             match catalog.get(&value.key) {
@@ -70,6 +65,9 @@ impl Flow {
                     }
                     Err(why) => report.dropped(&value.from, why),
                 },
+                None if value.value.is_null() => {
+                    report.ignored(&value.from, format!("null, and there is no field `{}` to clear", value.key))
+                }
                 None => report.dropped(&value.from, format!("the field `{}` could not be created", value.key)),
             }
         }
