@@ -150,6 +150,12 @@ export const DEFAULTS: Readonly<{
   closeTimeoutMs: number;
 }>;
 
+/**
+ * The key a messageId is remembered by: a string of its own (not a slice keeping a request body alive);
+ * ids over 256 characters become a prefix, their length and a hash.
+ */
+export function messageKey(messageId: string): string;
+
 /** The messageId window: bounded in count and time. */
 export class DedupeWindow {
   constructor(options?: { maxEntries?: number; windowMs?: number; now?: () => number });

@@ -87,6 +87,26 @@ function basicUser(authorization) {
   }
 }
 
+/**
+ * The key a messageId is remembered by: a string of its own. A messageId read from a request body may be
+ * a slice that keeps the whole body alive; remembering it as is would keep every body in the window.
+ * Ids over 256 characters (Segment allows 100) are shortened to a prefix, their length and a hash.
+ */
+export function messageKey(id) {
+  let key = id;
+  if (key.length > 256) {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+      h2 = Math.imul(h2 + c, 0x5bd1e995) >>> 0;
+    }
+    key = `${key.slice(0, 200)}…${key.length}:${h1.toString(36)}${h2.toString(36)}`;
+  }
+  return JSON.parse(JSON.stringify(key));
+}
+
 /** Remembers which messageIds reached a final outcome: bounded in count and in time. */
 export class DedupeWindow {
   #seen = new Map(); // messageId → {status, code, at}, oldest first
@@ -102,7 +122,8 @@ export class DedupeWindow {
     this.#now = now;
   }
 
-  get(id) {
+  get(messageId) {
+    const id = messageId.length > 256 ? messageKey(messageId) : messageId;
     const entry = this.#seen.get(id);
     if (!entry) return null;
     if (this.#now() - entry.at >= this.#windowMs) {
@@ -112,7 +133,8 @@ export class DedupeWindow {
     return entry;
   }
 
-  remember(id, outcome) {
+  remember(messageId, outcome) {
+    const id = messageKey(messageId);
     this.#seen.delete(id);
     this.#seen.set(id, { status: outcome.status, code: outcome.code, at: this.#now() });
     this.prune();
@@ -250,7 +272,7 @@ export function createHandler(options = {}) {
 
   /** Starts (or joins) the delivery of one event. Resolves to `{outcome, duplicate}`; never rejects. */
   function dispatch(item) {
-    const id = isObject(item) && typeof item.messageId === "string" && item.messageId !== "" ? item.messageId : null;
+    const id = isObject(item) && typeof item.messageId === "string" && item.messageId !== "" && window ? messageKey(item.messageId) : null;
     if (id !== null && window) {
       const seen = window.get(id);
       if (seen) {
@@ -258,7 +280,7 @@ export function createHandler(options = {}) {
         const at = new Date(seen.at).toISOString();
         return Promise.resolve({
           duplicate: true,
-          outcome: { status: seen.status, code: seen.code, message: `messageId ${JSON.stringify(id)} already ended as ${seen.status} (${seen.code}) at ${at}; not sent again`, warnings: [], retryable: false },
+          outcome: { status: seen.status, code: seen.code, message: `messageId ${JSON.stringify(item.messageId)} already ended as ${seen.status} (${seen.code}) at ${at}; not sent again`, warnings: [], retryable: false },
         });
       }
       const joined = inflight.get(id);

@@ -2,7 +2,7 @@
 // limits, CORS, the answer codes, messageId de-duplication and the waitUntil mode.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createHandler, DedupeWindow, LIMITS } from "../../pkg/edge.js";
+import { createHandler, DedupeWindow, LIMITS, messageKey } from "../../pkg/edge.js";
 import { createSimulator } from "../../pkg/simulator.js";
 
 const WRITE_KEY = "wk_live_123";
@@ -505,6 +505,19 @@ describe("de-duplication by messageId", () => {
     await call(handler, post("/v1/track", track(1, { event: "Other" })));
     const again = await call(handler, post("/v1/track", track(1, { event: "Other" })));
     assert.equal(again.body.events[0].duplicate, undefined);
+  });
+
+  test("long messageIds are remembered by a bounded key; ids differing only at the end stay distinct", async (t) => {
+    const { handler } = setup(t);
+    const base = "m".repeat(5000);
+    const event = (id) => ({ type: "track", userId: "u1", event: "Not Forwarded", messageId: id });
+    const duplicate = async (id) => (await call(handler, post("/v1/track", event(id)))).body.events[0].duplicate === true;
+    assert.equal(await duplicate(`${base}-a`), false);
+    assert.equal(await duplicate(`${base}-b`), false);
+    assert.equal(await duplicate(`${base}-a`), true);
+    assert.equal(messageKey(`${base}-a`).length < 256, true);
+    assert.notEqual(messageKey(`${base}-a`), messageKey(`${base}-b`));
+    assert.equal(messageKey("short-id"), "short-id");
   });
 
   test("DedupeWindow on its own", () => {
