@@ -50,7 +50,7 @@ try {
 }
 
 await suite("engine (Rust)", "cargo", ["test", "--quiet"]);
-await suite("engine through the bindings (Node)", "cargo", ["test", "--quiet", "--target", "wasm32-unknown-unknown", "--test", "wasm"], wasmRunner);
+await suite("engine through the bindings (Node)", "cargo", ["test", "--target", "wasm32-unknown-unknown", "--test", "wasm"], wasmRunner);
 await suite("JavaScript", "node", ["--test", "--test-reporter=tap", "tests/js/"]);
 
 const browser = await import("./browser.mjs");

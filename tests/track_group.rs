@@ -161,7 +161,6 @@ fn seed_group_writes_the_organization_then_the_membership() {
         &d,
         seed_group(),
         vec![
-            get("/users/search?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
             get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
             get("/organization_fields", 200, fields("organization_fields", &[])),
             post(
@@ -179,6 +178,7 @@ fn seed_group_writes_the_organization_then_the_membership() {
                 201,
                 json!({"organization": {"id": 500}}),
             ),
+            get("/users/search?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
             post(
                 "/organization_memberships",
                 json!({"organization_membership": {"user_id": 41, "organization_id": 500}}),
@@ -253,22 +253,45 @@ fn group_refusals() {
     let outcome = converse(&d, json!({"type": "group", "userId": "u"}), vec![]);
     assert_eq!((outcome.status, outcome.code), (Status::Invalid, Code::InvalidEvent));
 
-    let outcome = converse(&d, seed_group(), vec![get("/users/search?external_id=6789", 200, no_users())]);
-    assert_eq!((outcome.status, outcome.code), (Status::Failed, Code::UserNotFound));
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![get(
+            "/organizations/search?external_id=908172409",
+            200,
+            json!({"organizations": [{"id": 1}, {"id": 2}], "count": 2}),
+        )],
+    );
+    assert_eq!((outcome.status, outcome.code), (Status::Skipped, Code::AmbiguousOrganization));
+    assert_eq!(outcome.message, "2 Zendesk organizations have external_id 908172409; nothing was written");
 
+    // An unknown user: the organization is written, the membership is reported missing.
     let outcome = converse(
         &d,
         seed_group(),
         vec![
-            get("/users/search?external_id=6789", 200, users(&[(41, "a@b.c")])),
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
             get(
-                "/organizations/search?external_id=908172409",
+                "/organization_fields",
                 200,
-                json!({"organizations": [{"id": 1}, {"id": 2}], "count": 2}),
+                fields("organization_fields", &[("deleted", "checkbox"), ("url", "text")]),
             ),
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {
+                    "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
+                }}),
+                201,
+                json!({"organization": {"id": 502}}),
+            ),
+            get("/users/search?external_id=6789", 200, no_users()),
         ],
     );
-    assert_eq!((outcome.status, outcome.code), (Status::Skipped, Code::AmbiguousOrganization));
+    assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::UserNotFound, false));
+    assert_eq!(
+        outcome.message,
+        "no Zendesk user has external_id 6789; organization 502 created, but the user was not added to it (identify the user first)"
+    );
 }
 
 #[test]
@@ -340,7 +363,7 @@ fn every_request_carries_auth_and_json_headers() {
     let conversation = oauth.begin(&seed_group(), NOW);
     let zendesk_destination::Step::Request { request } = conversation.step() else { panic!("expected a request") };
     assert_eq!(request.headers.get("Authorization").unwrap(), "Bearer tok");
-    assert_eq!(request.url, "http://127.0.0.1:4010/api/v2/users/search?external_id=6789");
+    assert_eq!(request.url, "http://127.0.0.1:4010/api/v2/organizations/search?external_id=908172409");
 }
 
 #[test]
@@ -352,7 +375,7 @@ fn network_failures_and_responses_after_the_end() {
         .clone();
     let zendesk_destination::Step::Done { outcomes } = step else { panic!("expected the end") };
     assert_eq!((outcomes[0].code, outcomes[0].retryable), (Code::ZendeskUnavailable, true));
-    assert_eq!(outcomes[0].message, "no answer from Zendesk while looking the user up by external_id: timeout");
+    assert_eq!(outcomes[0].message, "no answer from Zendesk while looking the organization up by external_id: timeout");
     // Further responses change nothing.
     let again = conversation.respond(zendesk_destination::Response::new(200, "{}")).clone();
     assert_eq!(again, zendesk_destination::Step::Done { outcomes });

@@ -77,12 +77,9 @@ fn a_conversation_hands_out_plain_objects_and_takes_responses() {
 #[wasm_bindgen_test]
 fn json_text_keeps_big_integers_exact() {
     let d = destination();
-    let mut conversation =
-        d.begin(JsValue::from_str(r#"{"type":"group","groupId":9007199254740993,"userId":"u"}"#), NOW);
-    assert_eq!(text(&conversation.step(), "request.url"), "https://acme.zendesk.com/api/v2/users/search?external_id=u");
-    let step = conversation.respond(js(r#"{"status":200,"headers":{},"body":"{\"users\":[{\"id\":1}],\"count\":1}"}"#));
+    let conversation = d.begin(JsValue::from_str(r#"{"type":"group","groupId":9007199254740993,"userId":"u"}"#), NOW);
     assert_eq!(
-        text(&step, "request.url"),
+        text(&conversation.step(), "request.url"),
         "https://acme.zendesk.com/api/v2/organizations/search?external_id=9007199254740993"
     );
 }

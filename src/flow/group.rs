@@ -1,6 +1,7 @@
-//! group: find the calling user (cache, else one lookup) → find the organization by external_id (cache,
-//! else one search) → create missing custom fields → create or update it → add the membership.
-//! The user is looked up first so that an unknown user leaves nothing half-written.
+//! group: find the organization by external_id (cache, else one search) → create missing custom fields →
+//! create or update it → find the calling user (cache, else one lookup) → add the membership.
+//! The organization is written even when the user is unknown: its data is valid on its own, and the
+//! outcome says the membership is missing (a later group call, after an identify, adds it).
 
 use serde_json::{Map, Value};
 
@@ -32,14 +33,6 @@ async fn write_organization(
     plan: crate::mapping::group::OrganizationPlan,
     report: &mut Report,
 ) -> Result<Outcome, Outcome> {
-    let member = match user_id {
-        Some(user_id) => {
-            let identifier = Identifier { kind: IdentifierKind::ExternalId, value: user_id.to_string() };
-            Some(flow.existing_user(&identifier, "nothing was written (identify the user first)").await?.0)
-        }
-        None => None,
-    };
-
     let external_id = plan.external_id;
     let mut attributes = plan.attributes;
     let known = flow.cache.borrow().organization_by_external_id(&external_id);
@@ -71,7 +64,10 @@ async fn write_organization(
     let verb = if response.status == 201 { "created" } else { "updated" };
     let mut message = format!("organization {organization_id} {verb}");
 
-    if let Some(member) = member {
+    if let Some(user_id) = user_id {
+        let identifier = Identifier { kind: IdentifierKind::ExternalId, value: user_id.to_string() };
+        let consequence = format!("{message}, but the user was not added to it (identify the user first)");
+        let (member, _) = flow.existing_user(&identifier, &consequence).await?;
         let added = flow.add_membership(member, organization_id).await?;
         message.push_str(&if added {
             format!("; user {member} added to it")

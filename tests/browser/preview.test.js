@@ -198,15 +198,20 @@ describe("the preview page in Chromium", () => {
   test("the scenarios change the plan", async () => {
     await example("group");
     await scenario("empty");
-    assert.deepEqual(await requestLines(), [`GET ${ZENDESK}/users/search?external_id=6789`]);
+    // No such user: the organization is still written; the missing membership fails the outcome.
+    assert.deepEqual((await requestLines()).filter((l) => !l.includes("organization_fields")), [
+      `GET ${ZENDESK}/organizations/search?external_id=908172409`,
+      `POST ${ZENDESK}/organizations/create_or_update`,
+      `GET ${ZENDESK}/users/search?external_id=6789`,
+    ]);
     assert.equal((await outcome()).code, "user_not_found");
 
     await scenario("user");
     const withUser = await requestLines();
     assert.deepEqual(withUser.filter((l) => !l.includes("organization_fields")), [
-      `GET ${ZENDESK}/users/search?external_id=6789`,
       `GET ${ZENDESK}/organizations/search?external_id=908172409`,
       `POST ${ZENDESK}/organizations/create_or_update`,
+      `GET ${ZENDESK}/users/search?external_id=6789`,
       `POST ${ZENDESK}/organization_memberships`,
     ]);
     assert.match((await outcome()).message, /^organization \d+ created; user 361000000001 added to it$/);
