@@ -1,0 +1,34 @@
+// Types for ./serve.js: the edge handler on node:http, and the `serve` command.
+import type { Server } from "node:http";
+import type { HandlerOptions, Handler } from "./edge.js";
+
+export interface ServerOptions extends Omit<HandlerOptions, "writeKeys"> {
+  /** Accepted write keys (one or several). */
+  writeKeys?: string | string[];
+  writeKey?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** One line per request (never a credential); default: standard error; false: none. */
+  logger?: ((line: string) => void) | false;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  server: Server;
+  handler: Handler;
+  /** Resolves once every event accepted so far has its outcome. */
+  drain(): Promise<void>;
+  /** Stops accepting, drains (up to timeoutMs), closes. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** Starts the server; rejects with the SettingsError when the settings are bad (nothing listens then). */
+export declare function startServer(options: ServerOptions): Promise<RunningServer>;
+
+/** `zendesk-destination serve …`: resolves to the exit status. */
+export declare function serveCommand(argv: string[], io?: unknown): Promise<number>;
+export declare const serveUsage: string;
+export declare const serveSummary: string;
