@@ -9,9 +9,8 @@ use super::zendesk::{created_id, expect_json};
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
 use crate::event::Event;
-use crate::mapping::group::organization_plan;
+use crate::mapping::group::{organization_plan, OrganizationPlan};
 use crate::mapping::track::{Identifier, IdentifierKind};
-use crate::mapping::Report;
 use crate::outcome::{Code, Outcome};
 
 pub(super) async fn group(flow: &Flow, event: &Event, group_id: &str, traits: &Map<String, Value>) -> Outcome {
@@ -21,23 +20,20 @@ pub(super) async fn group(flow: &Flow, event: &Event, group_id: &str, traits: &M
             "group calls without a userId are sent only with the allowGroupWithoutUserId setting",
         );
     }
-    let plan = organization_plan(group_id, traits);
-    let mut report = plan.report.clone();
-    let outcome = write_organization(flow, event.user_id.as_deref(), plan, &mut report).await;
-    with_report(outcome.unwrap_or_else(|failure| failure), report)
+    let mut plan = organization_plan(group_id, traits);
+    let outcome = write_organization(flow, event.user_id.as_deref(), &mut plan).await;
+    with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
 
 async fn write_organization(
     flow: &Flow,
     user_id: Option<&str>,
-    plan: crate::mapping::group::OrganizationPlan,
-    report: &mut Report,
+    plan: &mut OrganizationPlan,
 ) -> Result<Outcome, Outcome> {
-    let external_id = plan.external_id;
-    let mut attributes = plan.attributes;
-    let known = flow.cache.borrow().organization_by_external_id(&external_id);
+    let OrganizationPlan { external_id, attributes, custom, report } = plan;
+    let known = flow.cache.borrow().organization_by_external_id(external_id);
     if known.is_none() {
-        let found = flow.organizations_by_external_id(&external_id).await?;
+        let found = flow.organizations_by_external_id(external_id).await?;
         if found.len() > 1 {
             return Err(Outcome::new(
                 Code::AmbiguousOrganization,
@@ -52,7 +48,7 @@ async fn write_organization(
         }
     }
 
-    let fields = flow.custom_fields(FieldKind::Organization, plan.custom, report).await?;
+    let fields = flow.custom_fields(FieldKind::Organization, std::mem::take(custom), report).await?;
     if !fields.is_empty() {
         attributes.insert("organization_fields".into(), Value::Object(fields));
     }
@@ -60,7 +56,7 @@ async fn write_organization(
     let response = flow.exchange.send(flow.api.post("/organizations/create_or_update", &body)).await;
     let answer = expect_json(&response, "creating or updating the organization")?;
     let organization_id = created_id(&answer, "organization")?;
-    flow.cache.borrow_mut().remember_organization(organization_id, &external_id);
+    flow.cache.borrow_mut().remember_organization(organization_id, external_id);
     let verb = if response.status == 201 { "created" } else { "updated" };
     let mut message = format!("organization {organization_id} {verb}");
 

@@ -13,7 +13,7 @@ use crate::outcome::{Code, Outcome};
 
 pub(super) async fn identify(flow: &Flow, event: &Event, traits: &Map<String, Value>) -> Outcome {
     let settings = &flow.settings;
-    let plan = match user_plan(
+    let mut plan = match user_plan(
         traits,
         event.user_id.as_deref(),
         settings.verified,
@@ -31,27 +31,14 @@ pub(super) async fn identify(flow: &Flow, event: &Event, traits: &Map<String, Va
             plan.report,
         );
     }
-    let mut report = Report::default();
-    let UserPlan { attributes, email, organization_id, custom, removal, report: plan_report } = plan;
-    report.warnings = plan_report.warnings;
-    report.mapping = plan_report.mapping;
-    let outcome = write_user(flow, event, attributes, email, organization_id, custom, removal, &mut report).await;
-    with_report(outcome.unwrap_or_else(|failure| failure), report)
+    let outcome = write_user(flow, event, &mut plan).await;
+    with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_user(
-    flow: &Flow,
-    event: &Event,
-    mut attributes: Map<String, Value>,
-    email: Option<String>,
-    organization_id: Option<u64>,
-    custom: Vec<crate::mapping::CustomValue>,
-    removal: Option<String>,
-    report: &mut Report,
-) -> Result<Outcome, Outcome> {
+async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<Outcome, Outcome> {
+    let UserPlan { attributes, email, organization_id, custom, removal, report } = plan;
     // 1. Match on email; several matches → nothing is updated.
-    let existing = match &email {
+    let existing = match email {
         Some(email) => {
             let users = flow.users_by_email(email).await?;
             if users.len() > 1 {
@@ -66,11 +53,11 @@ async fn write_user(
     };
 
     // 2. The organization to leave, and never (re)join it in the same write.
-    let leaving = match &removal {
+    let leaving = match removal {
         Some(company_id) => {
             let found = flow.organization_for_removal(company_id, report).await?;
             if let Some(org) = found {
-                let same = organization_id == Some(org)
+                let same = *organization_id == Some(org)
                     || attributes.get("organization_id").map(|v| v.to_string()).as_deref() == Some(company_id.as_str());
                 if same && attributes.remove("organization_id").is_some() {
                     report.warn(format!(
@@ -84,7 +71,7 @@ async fn write_user(
     };
 
     // 3. Custom fields, then the user.
-    let user_fields = flow.custom_fields(FieldKind::User, custom, report).await?;
+    let user_fields = flow.custom_fields(FieldKind::User, std::mem::take(custom), report).await?;
     if !user_fields.is_empty() {
         attributes.insert("user_fields".into(), Value::Object(user_fields));
     }
@@ -100,7 +87,7 @@ async fn write_user(
             flow.api.post(&path, &body)
         }
     };
-    let mut response = flow.exchange.send(write(&attributes)).await;
+    let mut response = flow.exchange.send(write(attributes)).await;
     // An organizationId that Zendesk does not know should not cost the whole user: write it without.
     if rejects_only(&response, "organization_id") {
         if let Some(organization) = attributes.remove("organization_id") {
@@ -108,7 +95,7 @@ async fn write_user(
                 "organizationId {organization} is not a Zendesk organization ({}); the user was written without it",
                 response.reason()
             ));
-            response = flow.exchange.send(write(&attributes)).await;
+            response = flow.exchange.send(write(attributes)).await;
         }
     }
     let answer = super::zendesk::expect_json(&response, doing)?;

@@ -26,12 +26,6 @@ pub struct OrganizationPlan {
     pub report: Report,
 }
 
-impl OrganizationPlan {
-    pub fn has_name(&self) -> bool {
-        self.attributes.contains_key("name")
-    }
-}
-
 pub fn organization_plan(group_id: &str, traits: &Map<String, Value>) -> OrganizationPlan {
     let mut report = Report::default();
     let mut attributes = Map::new();
