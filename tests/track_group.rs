@@ -10,8 +10,17 @@ fn track(name: &str, properties: serde_json::Value) -> serde_json::Value {
     json!({"type": "track", "userId": "97980cfea0067", "event": name, "properties": properties, "timestamp": "2026-01-31T01:44:07+01:00"})
 }
 
-fn sunshine(name: &str, properties: serde_json::Value, created_at: &str) -> serde_json::Value {
-    json!({"event": {"source": "segment", "type": name, "properties": properties, "created_at": created_at}})
+/// The body of `POST /users/{id}/events`: a profile of the fixed type `user`, and the event.
+fn sunshine(
+    name: &str,
+    properties: serde_json::Value,
+    created_at: &str,
+    identifier: (&str, &str),
+) -> serde_json::Value {
+    json!({
+        "profile": {"source": "segment", "type": "user", "identifiers": [{"type": identifier.0, "value": identifier.1}]},
+        "event": {"source": "segment", "type": name, "properties": properties, "created_at": created_at}
+    })
 }
 
 #[test]
@@ -25,7 +34,12 @@ fn track_by_email_looks_the_user_up_then_records_on_its_id() {
             get(&email_search("user@example.com"), 200, users(&[(31, "user@example.com")])),
             post(
                 "/users/31/events",
-                sunshine("Article Completed", properties.clone(), "2026-01-31T00:44:07Z"),
+                sunshine(
+                    "Article Completed",
+                    properties.clone(),
+                    "2026-01-31T00:44:07Z",
+                    ("email", "user@example.com"),
+                ),
                 202,
                 json!({"status": "received"}),
             ),
@@ -42,7 +56,7 @@ fn track_by_email_looks_the_user_up_then_records_on_its_id() {
         track("Article Completed", properties.clone()),
         vec![post(
             "/users/31/events",
-            sunshine("Article Completed", properties, "2026-01-31T00:44:07Z"),
+            sunshine("Article Completed", properties, "2026-01-31T00:44:07Z", ("email", "user@example.com")),
             202,
             json!({}),
         )],
@@ -62,7 +76,10 @@ fn track_without_email_matches_user_id_as_external_id() {
             get("/users/search?external_id=97980cfea0067", 200, users(&[(32, "x@y.z")])),
             post(
                 "/users/32/events",
-                json!({"event": {"source": "initech-app", "type": "Order Completed", "properties": {"revenue": 12.5}, "created_at": "2025-11-29T18:30:00.000Z"}}),
+                json!({
+                    "profile": {"source": "initech-app", "type": "user", "identifiers": [{"type": "external_id", "value": "97980cfea0067"}]},
+                    "event": {"source": "initech-app", "type": "Order Completed", "properties": {"revenue": 12.5}, "created_at": "2025-11-29T18:30:00.000Z"}
+                }),
                 202,
                 json!({}),
             ),
@@ -86,7 +103,7 @@ fn an_unknown_user_is_an_error_and_no_event_is_sent() {
 #[test]
 fn a_cached_user_that_disappeared_is_looked_up_again() {
     let d = destination(json!({}));
-    let body = sunshine("Article Completed", json!({}), "2026-01-31T00:44:07Z");
+    let body = sunshine("Article Completed", json!({}), "2026-01-31T00:44:07Z", ("external_id", "97980cfea0067"));
     converse(
         &d,
         track("Article Completed", json!({})),

@@ -61,7 +61,10 @@ fn a_conversation_hands_out_plain_objects_and_takes_responses() {
     assert_eq!(text(&step, "request.url"), "https://acme.zendesk.com/api/v2/users/9007199254740993/events");
     assert_eq!(
         text(&step, "request.body"),
-        r#"{"event":{"created_at":"2026-01-31T00:44:07Z","properties":{"n":1},"source":"segment","type":"Article Completed"}}"#
+        concat!(
+            r#"{"event":{"created_at":"2026-01-31T00:44:07Z","properties":{"n":1},"source":"segment","type":"Article Completed"},"#,
+            r#""profile":{"identifiers":[{"type":"external_id","value":"u1"}],"source":"segment","type":"user"}}"#
+        )
     );
     let step = conversation.respond(js(r#"{"status":202,"headers":{},"body":""}"#));
     assert_eq!(text(&step, "kind"), "done");

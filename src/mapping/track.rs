@@ -7,13 +7,17 @@
 //! | `timestamp`             | `event.created_at` (the host's `now` without one) |
 //! | `properties.email`      | the user, matched by email                       |
 //! | `userId` (no email)     | the user, matched by `external_id`               |
-//! | settings `sourceName`   | `event.source` (default `segment`)               |
+//! | settings `sourceName`   | `event.source` and `profile.source` (default `segment`) |
+//! | (fixed)                 | `profile.type` = `user`                          |
 
 use serde_json::{json, Map, Value};
 
 use super::Report;
 use crate::event::{format_epoch_millis, normalize_timestamp};
 use crate::outcome::{Code, Outcome};
+
+/// The Sunshine profile type of every event this destination records.
+pub const PROFILE_TYPE: &str = "user";
 
 /// Sunshine refuses identifier values longer than this (Segment's documentation).
 pub const MAX_IDENTIFIER_CHARS: usize = 60;
@@ -77,7 +81,18 @@ pub fn track_plan(
     };
     report.landed("event", "event.type");
     report.landed("properties", "event.properties");
+    // The profile ties the event to the user in the path. Its type is fixed: every distinct profile
+    // type counts against the account's budget of 2,500, so the event name must not be one.
+    let identifier_type = match identifier.kind {
+        IdentifierKind::Email => "email",
+        IdentifierKind::ExternalId => "external_id",
+    };
     let body = json!({
+        "profile": {
+            "source": source,
+            "type": PROFILE_TYPE,
+            "identifiers": [{"type": identifier_type, "value": identifier.value}],
+        },
         "event": {
             "source": source,
             "type": name,
