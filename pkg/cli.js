@@ -9,6 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { describeEvent, parseEvents } from "./host/input.js";
+import { parse } from "./host/json.js";
 import { createDestination } from "./index.js";
 
 const NAME = "zendesk-destination";
@@ -135,8 +136,16 @@ async function readJsonFile(path, what) {
   const text = await readText(path, what);
   try {
     return JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${what} ${path} is not valid JSON: ${error.message}`);
+  } catch {
+    // Not JSON.parse's message: V8 quotes the text itself in it (`Unexpected token 'h', ..."password":hunter2"…`),
+    // and these files hold credentials. Our own parser's message names only the problem and its place.
+    let problem = "syntax error";
+    try {
+      parse(text);
+    } catch (error) {
+      problem = error.message;
+    }
+    throw new UsageError(`${what} ${path} is not valid JSON: ${problem}`);
   }
 }
 

@@ -106,6 +106,27 @@ describe("exit 2 and nothing sent", () => {
     });
   });
 
+  test("a settings or --oauth file that is not JSON: one line naming the place, never the text (it holds secrets)", async () => {
+    await withServer({}, async (server) => {
+      const events = file("ok2.ndjson", JSON.stringify(identify(1)));
+      const good = file("good.json", settingsFor(server.url));
+      for (const [args, name] of [
+        [["--settings", file("s1.json", `{"subdomain":"acme","email":"a@b.c","password":hunter2-secret}`)], "s1.json"],
+        [["--settings", file("s2.json", "hunter2-secret\n")], "s2.json"],
+        [["--settings", good, "--oauth", file("o1.json", `{"refreshToken":"r","clientId":"c","clientSecret":hunter2-secret}`)], "o1.json"],
+      ]) {
+        const result = await run(["send", ...args, events]);
+        assert.equal(result.code, 2);
+        assert.doesNotMatch(result.stderr, /hunter2/);
+        assert.match(result.stderr, new RegExp(`^zendesk-destination: (settings|oauth) file .*${name.replace(".", "\\.")} is not valid JSON: unexpected character at line \\d+, column \\d+\\n$`));
+      }
+      const planned = await run(["plan", "--settings", file("s3.json", "hunter2-secret"), events]);
+      assert.equal(planned.code, 2);
+      assert.doesNotMatch(planned.stderr, /hunter2/);
+      assert.equal(server.simulator.log().length, 0);
+    });
+  });
+
   test("unreadable events: the line is named, nothing is sent, not even the good events before it", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));
