@@ -102,6 +102,50 @@ describe("429 and Retry-After", () => {
     assert.deepEqual(clock.sleeps, [30_000]);
   });
 
+  test("429s don't use up the attempts: more 429s than maxAttempts, then the answer", async () => {
+    const { fetch, clock, destination, engine } = await setup(({ index }) =>
+      index < 7 ? { status: 429, headers: { "Retry-After": "1" }, body: "" } : { status: 200, body: "{}" },
+    );
+    assert.equal((await destination.deliver({ userId: "u1" })).status, "delivered");
+    assert.equal(fetch.calls.length, 8);
+    assert.deepEqual(clock.sleeps, Array(7).fill(1000));
+    assert.deepEqual(engine.answers.map((a) => a.status), [200]);
+  });
+
+  test("429s are bounded by the total time; the engine gets the last 429", async () => {
+    const { fetch, clock, destination, engine } = await setup(() => ({ status: 429, headers: { "Retry-After": "20" }, body: "" }));
+    const result = await destination.deliver({ userId: "u1" });
+    // waits of 20 s fit six times in the default 120 s; the seventh would pass it
+    assert.equal(fetch.calls.length, 7);
+    assert.deepEqual(clock.sleeps, Array(6).fill(20_000));
+    assert.deepEqual(engine.answers.map((a) => a.status), [429]);
+    assert.equal(result.code, "status_429");
+  });
+
+  test("429 forever with Retry-After: 0 still ends (10 × maxAttempts)", async () => {
+    // After 100 calls the fake gives in, so a host without the bound fails here instead of hanging.
+    const { fetch, destination } = await setup(({ index }) => (index < 100 ? { status: 429, headers: { "Retry-After": "0" }, body: "" } : { status: 200, body: "{}" }), {
+      options: { retry: { maxAttempts: 2 } },
+    });
+    assert.equal((await destination.deliver({ userId: "u1" })).code, "status_429");
+    assert.equal(fetch.calls.length, 20);
+  });
+
+  test("an unreadable Retry-After falls back to the backoff", async () => {
+    const { clock, destination } = await setup(({ index }) => (index === 0 ? { status: 429, headers: { "Retry-After": "soon, maybe" }, body: "<html>" } : { status: 200, body: "{}" }));
+    assert.equal((await destination.deliver({ userId: "u1" })).status, "delivered");
+    assert.deepEqual(clock.sleeps, [375]);
+  });
+
+  test("a 429 on a single-user write that says the account budget is spent does not start single-write pacing", async () => {
+    const { clock, destination } = await setup(({ index }) =>
+      index === 0 ? { status: 429, headers: { "Retry-After": "1", "ratelimit-limit": "200", "ratelimit-remaining": "0", "ratelimit-reset": "1" }, body: "" } : { status: 200, body: "{}" },
+    );
+    const put = (id) => ({ userId: `u${id}`, method: "PUT", path: `/api/v2/users/${id}`, body: "{}" });
+    for (const id of [1, 2, 3]) assert.equal((await destination.deliver(put(id))).status, "delivered");
+    assert.deepEqual(clock.sleeps, [1000]);
+  });
+
   test("a 429 pauses the whole account, not only the request that got it", async () => {
     const clock = manualClock();
     const waits = [];
