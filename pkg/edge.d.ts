@@ -130,7 +130,10 @@ export interface Handler {
   readonly limits: Readonly<{ eventBytes: number; requestBytes: number; batchEvents: number }>;
   /** Resolves once every event accepted so far has its outcome. */
   drain(): Promise<void>;
-  /** New requests get 503; deliveries in progress get `timeoutMs` (default 10 s) to finish; the destination closes. */
+  /**
+   * New requests get 503; deliveries in progress get `timeoutMs` (default 10 s) to finish; the destination
+   * closes. A later call with `timeoutMs: 0` cuts the first call's grace short.
+   */
   close(options?: { timeoutMs?: number }): Promise<void>;
   stats(): HandlerStats;
 }

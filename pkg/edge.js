@@ -345,6 +345,10 @@ export function createHandler(options = {}) {
     });
   }
 
+  function shuttingDown(request) {
+    return json(request, 503, { success: false, error: "shutting_down", message: "the server is shutting down; nothing was sent" }, { "Retry-After": String(retryAfterSeconds) });
+  }
+
   function acceptedKey(key) {
     let ok = false;
     for (const candidate of keys) ok = sameText(candidate, key) || ok;
@@ -415,7 +419,7 @@ export function createHandler(options = {}) {
     }
     if (closing) {
       await request.body?.cancel().catch(() => {});
-      return { response: json(request, 503, { success: false, error: "shutting_down", message: "the server is shutting down; nothing was sent" }, { "Retry-After": String(retryAfterSeconds) }), events: 0 };
+      return { response: shuttingDown(request), events: 0 };
     }
 
     const unauthorized = () => json(request, 401, { success: false, error: "unauthorized", message: "a valid write key is required (HTTP Basic with the write key as user name, or writeKey in the body); nothing was sent" }, { "WWW-Authenticate": 'Basic realm="segment"' });
@@ -442,6 +446,9 @@ export function createHandler(options = {}) {
 
     const items = eventsOf(route, body);
     await ready; // bad settings: 500 invalid_settings, nothing accepted
+    // close() may have begun while the body was read: an event dispatched now would only be cancelled
+    // (and, in waitUntil mode, lost after a 200). No await from here to the dispatch below.
+    if (closing) return { response: shuttingDown(request), events: 0 };
     if (pending.size + items.filter((entry) => !entry.rejected).length > maxPendingEvents) {
       counters.shed++;
       return {
@@ -533,11 +540,18 @@ export function createHandler(options = {}) {
   handler.limits = Object.freeze({ ...limits });
   handler.drain = drain;
   handler.stats = () => ({ ...counters, outcomes: { ...counters.outcomes }, pending: pending.size, inflight: inflight.size, remembered: window?.size ?? 0 });
+  let graceOver = false;
+  let endGrace = () => {};
   /**
    * Stops accepting events (new requests get 503 + Retry-After), lets deliveries in progress finish within
    * `timeoutMs` (then they end as failed/cancelled, and their requests get 503), and closes the destination.
    */
   handler.close = ({ timeoutMs = DEFAULTS.closeTimeoutMs } = {}) => {
+    // A later call with timeoutMs 0 (a second SIGTERM or Ctrl-C) cuts the grace of the first one short.
+    if (closing && timeoutMs <= 0) {
+      graceOver = true;
+      endGrace();
+    }
     closing ??= (async () => {
       let destination = null;
       try {
@@ -546,7 +560,11 @@ export function createHandler(options = {}) {
         return;
       }
       let timer;
-      const grace = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+      const grace = new Promise((resolve) => {
+        endGrace = resolve;
+        if (graceOver) resolve();
+        else timer = setTimeout(resolve, timeoutMs);
+      });
       await Promise.race([drain(), grace]);
       clearTimeout(timer);
       await destination.close({ timeoutMs: 0 });

@@ -270,8 +270,9 @@ export async function serveCommand(argv, io = processIo()) {
             resolve();
           });
         } else {
+          // Cancels the deliveries in flight now; their requests get 503 (so the clients keep the events),
+          // then close() above closes the connections.
           running.handler.close({ timeoutMs: 0 });
-          running.server.closeAllConnections?.();
         }
       };
       io.onSignal?.(onSignal);

@@ -410,16 +410,21 @@ describe("answers when Zendesk fails", () => {
 
   test("too many events pending: 503 overloaded, nothing sent for that request", async (t) => {
     const gate = deferred();
-    const { handler, zendesk } = setup(t, { options: { maxPendingEvents: 2 }, intercept: async () => void (await gate.promise) });
+    const { simulator, handler, zendesk } = setup(t, { options: { maxPendingEvents: 2 }, intercept: async () => void (await gate.promise) });
     const first = call(handler, post("/v1/batch", { batch: [identify(1), identify(2)] }));
     await new Promise((resolve) => setImmediate(resolve));
     const shed = await call(handler, post("/v1/identify", identify(3)));
     assert.equal(shed.status, 503);
     assert.equal(shed.body.error, "overloaded");
     assert.equal(shed.headers.get("retry-after"), "5");
+    const sentBefore = zendesk.length;
     gate.resolve();
     assert.equal((await first).status, 200);
-    assert.ok(!zendesk.some((request) => request.includes("u3")));
+    await handler.drain();
+    // Only the first request's two users: the shed request sent nothing, then or later.
+    assert.equal(sentBefore, 2, "one search per user of the first request, held at the gate");
+    assert.deepEqual(account(simulator).users.map((u) => u.external_id), ["u1", "u2"]);
+    assert.equal(simulator.state().counters.usersCreated, 2);
     assert.equal(handler.stats().shed, 1);
   });
 });
@@ -603,6 +608,44 @@ describe("lifecycle", () => {
     const { status, body } = await stuck;
     assert.equal(status, 503);
     assert.deepEqual(brief(body.events), [line("id-1", "identify", "failed", "cancelled", { retryable: true })]);
+  });
+
+  test("a second close({timeoutMs: 0}) cuts the first one's grace short: the events in flight end cancelled, their request gets 503", async (t) => {
+    const { handler } = setup(t, { intercept: (_url, init) => new Promise((_resolve, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason))) });
+    const stuck = call(handler, post("/v1/identify", identify(1)));
+    await new Promise((resolve) => setImmediate(resolve));
+    const first = handler.close({ timeoutMs: 60_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = handler.close({ timeoutMs: 0 }); // a second SIGTERM
+    // Without the cut, the answer would be the 503 `timeout` of responseTimeoutMs, the delivery still running.
+    const { status, body } = await stuck;
+    assert.equal(status, 503);
+    assert.equal(body.error, "retry");
+    assert.deepEqual(brief(body.events), [line("id-1", "identify", "failed", "cancelled", { retryable: true })]);
+    await Promise.all([first, second]);
+    assert.equal(handler.stats().pending, 0);
+  });
+
+  test("close() while a request's body is still arriving: 503 shutting_down and nothing dispatched, in both modes", async (t) => {
+    for (const mode of ["wait", "waitUntil"]) {
+      const outcomes = [];
+      const { handler, zendesk } = setup(t, { options: { mode, onOutcome: (report) => outcomes.push(report) } });
+      await handler.ready;
+      let body;
+      const stream = new ReadableStream({ start: (controller) => void (body = controller) });
+      const answered = call(handler, new Request("http://edge.test/v1/identify", { method: "POST", headers: { authorization: BASIC }, body: stream, duplex: "half" }));
+      await new Promise((resolve) => setImmediate(resolve));
+      const closed = handler.close();
+      body.enqueue(new TextEncoder().encode(JSON.stringify(identify(1))));
+      body.close();
+      const { status, headers, body: answer } = await answered;
+      // In waitUntil mode a 200 here would be a loss: the client drops the event, the closed destination cancels it.
+      assert.deepEqual([status, answer.error, headers.get("retry-after")], [503, "shutting_down", "5"], mode);
+      await closed;
+      assert.deepEqual(outcomes, [], mode);
+      assert.deepEqual(zendesk, [], mode);
+      assert.equal(handler.stats().events, 0, mode);
+    }
   });
 
   test("a basePath mounts the API under a prefix", async (t) => {

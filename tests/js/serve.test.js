@@ -112,13 +112,24 @@ describe("with @segment/analytics-node", () => {
   });
 
   test("an oversize event in the client's batch is reported invalid; the others arrive (the client is not made to drop them)", async (t) => {
-    const { sim, server } = await servers(t);
+    // analytics-node 3.1.0 sends this 40 KB event (its size check does not count bytes), and it drops a whole
+    // batch answered 400: the server refuses the item alone and answers 200, so Bob Porter is not lost.
+    const outcomes = [];
+    const { sim, server, lines } = await servers(t, { server: { onOutcome: (report) => outcomes.push(report) } });
     const analytics = new Analytics({ writeKey: WRITE_KEY, host: server.url, path: "/v1/batch", flushAt: 2, maxRetries: 0 });
     const failures = watchFailures(analytics);
     analytics.identify({ userId: "u-2", traits: { name: "Bob Slydell", notes: "x".repeat(40 * 1024) } });
     analytics.identify({ userId: "u-3", traits: { name: "Bob Porter" } });
     await analytics.closeAndFlush();
     assert.deepEqual(failures, []);
+    assert.deepEqual(lines.map((line) => line.split(" ").slice(1, 5).join(" ")), ["POST /v1/batch 200 2"], "one batch holding both events, answered 200");
+    assert.deepEqual(
+      outcomes.map(({ type, outcome }) => [type, outcome.status, outcome.code]),
+      [
+        ["identify", "invalid", "event_too_large"],
+        ["identify", "delivered", "delivered"],
+      ],
+    );
     assert.deepEqual(account(sim.simulator).users, [{ name: "Bob Porter", email: null, external_id: "u-3" }]);
   });
 });
@@ -267,5 +278,60 @@ describe("the serve command", () => {
     assert.match(stderr, /stopped after 1 request\(s\)/);
     assert.ok(!stderr.includes(WRITE_KEY) && !stdout.includes(WRITE_KEY), "no write key in the output");
     assert.ok(!stderr.includes("token") && !stderr.includes("agent@acme.test"), "no Zendesk credentials in the output");
+  });
+
+  test("a child process: a second SIGTERM skips the drain wait; the delivery in flight is cancelled and its request gets 503", async (t) => {
+    // A Zendesk that never answers: the delivery stays in flight until it is cancelled.
+    const held = new Set();
+    let arrived;
+    const firstArrival = new Promise((resolve) => (arrived = resolve));
+    const zendesk = createServer((req, res) => {
+      held.add(res);
+      arrived();
+    });
+    await new Promise((resolve) => zendesk.listen(0, "127.0.0.1", resolve));
+    t.after(() => {
+      for (const res of held) res.destroy();
+      return new Promise((resolve) => zendesk.close(resolve));
+    });
+    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const settingsFile = join(dir, "settings.json");
+    writeFileSync(settingsFile, JSON.stringify(settingsFor(`http://127.0.0.1:${zendesk.address().port}`)));
+
+    // A drain timeout of 10 minutes: only the second signal can end the wait before the answer below.
+    const child = spawn(process.execPath, [SERVE, "--settings", settingsFile, "--write-key", WRITE_KEY, "--port", "0", "--drain-timeout", "600000"], { stdio: ["ignore", "pipe", "pipe"] });
+    t.after(() => child.exitCode === null && child.kill("SIGKILL"));
+    let stderr = "";
+    const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    const url = await new Promise((resolve, reject) => {
+      let stdout = "";
+      child.stdout.on("data", (chunk) => {
+        stdout += chunk;
+        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
+      });
+      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    const stopping = new Promise((resolve) => {
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+        if (stderr.includes("stopping")) resolve();
+      });
+    });
+    const pending = fetch(`${url}/v1/batch`, {
+      method: "POST",
+      headers: { authorization: "Basic " + btoa(`${WRITE_KEY}:`), "content-type": "application/json" },
+      body: JSON.stringify({ batch: [{ type: "identify", userId: "u-stuck", messageId: "stuck-1", traits: { name: "Tom Smykowski", email: "tom@initech.example" } }] }),
+    });
+    await firstArrival;
+    child.kill("SIGTERM");
+    await stopping;
+    child.kill("SIGTERM");
+    const response = await pending;
+    const body = await response.json();
+    // 503, not the handler's own 503 `timeout`: the delivery was cancelled, and the client keeps the event.
+    assert.deepEqual([response.status, body.error], [503, "retry"]);
+    assert.deepEqual(body.events.map((e) => [e.messageId, e.status, e.code, e.retryable]), [["stuck-1", "failed", "cancelled", true]]);
+    assert.deepEqual(await exited, { code: 0, signal: null });
   });
 });
