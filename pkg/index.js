@@ -247,7 +247,13 @@ export class ZendeskDestination {
     if (this.#closing.aborted) {
       return Promise.resolve(this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
     }
-    const lock = this.#locks.acquire(eventKeys(event));
+    let keys = [];
+    try {
+      keys = eventKeys(event);
+    } catch {
+      // a throwing getter: the event is refused as unreadable below, it touches nobody
+    }
+    const lock = this.#locks.acquire(keys);
     const task = (async () => {
       let release = null;
       try {
@@ -272,7 +278,8 @@ export class ZendeskDestination {
       }
     })();
     this.#pending.add(task);
-    task.finally(() => this.#pending.delete(task));
+    const forget = () => this.#pending.delete(task);
+    task.then(forget, forget); // not task.finally(): its copy of a rejection would go unhandled
     return task;
   }
 
@@ -284,7 +291,14 @@ export class ZendeskDestination {
 
   /** Runs one engine conversation; `perform(request, context)` answers each request. */
   async #converse(event, destination, perform) {
-    const input = typeof event === "string" ? event : stringify(event);
+    let input;
+    try {
+      input = typeof event === "string" ? event : stringify(event);
+    } catch (error) {
+      // A cyclic object, a throwing getter or toJSON: not an event, and not a reason to reject (or, through
+      // an unhandled rejection, to end the process).
+      return hostOutcome("invalid_event", `the event cannot be read as JSON: ${error?.message ?? String(error)}`, { status: "invalid", retryable: false });
+    }
     const context = { warnings: [], sent: 0 };
     let conversation;
     try {

@@ -586,6 +586,33 @@ describe("engine input", () => {
     assert.equal(engine.begun[1].input, '{"userId":"u","n":1}');
   });
 
+  test("a value that cannot become JSON is an invalid_event outcome: no rejection, nothing lost, nothing sent", async () => {
+    const unhandled = [];
+    const onUnhandled = (reason) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const { destination, fetch, engine } = await setup(() => ({ status: 200, body: "{}" }));
+      const cyclic = { type: "identify", userId: "u1" };
+      cyclic.self = cyclic;
+      const getter = { type: "identify", get userId() { throw new Error("no userId today"); } };
+      const toJSON = { toJSON() { throw new Error("not serializable"); } };
+      for (const event of [cyclic, getter, toJSON]) {
+        const result = await destination.deliver(event);
+        assert.deepEqual([result.status, result.code, result.retryable], ["invalid", "invalid_event", false], result.message);
+        assert.match(result.message, /cannot be read as JSON/);
+      }
+      const outcomes = await destination.deliverAll([cyclic, { userId: "u2" }]);
+      assert.deepEqual(outcomes.map((o) => o.code), ["invalid_event", "status_200"]);
+      assert.equal((await destination.plan(cyclic)).outcome.code, "invalid_event");
+      assert.equal(fetch.calls.length, 1);
+      assert.equal(engine.begun.length, 1);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   test("begin gets the injected clock's now", async () => {
     const { destination, engine, clock } = await setup(() => ({ status: 200, body: "{}" }));
     await destination.deliver({ userId: "u" });
