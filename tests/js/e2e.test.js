@@ -276,6 +276,10 @@ describe("OAuth over HTTP", () => {
       assert.notEqual(saved.refreshToken, "refresh-1");
       assert.equal(typeof saved.accessToken, "string");
       assert.match(first.stderr, /refreshed the OAuth token/);
+      for (const secret of [saved.refreshToken, saved.accessToken, "refresh-1", "secret-1", "expired-token"]) {
+        assert.ok(!`${first.stdout}${first.stderr}`.includes(secret), "a credential on the CLI's output");
+        assert.ok(!JSON.stringify(server.simulator.log()).includes(secret), "a credential in the simulator's log");
+      }
       // The next run starts with the saved access token: no refresh needed.
       const second = await run(["send", "--settings", settings, "--oauth", oauthFile, "-"], { input: event.replace('"a"', '"b"') });
       assert.equal(second.code, 0, second.stderr);
