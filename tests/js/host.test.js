@@ -219,6 +219,19 @@ describe("retries", () => {
     }
   });
 
+  test("a status that arrived is never repeated, even when its body is then lost", async () => {
+    const broken = () =>
+      new Response(new ReadableStream({ pull: (controller) => controller.error(new TypeError("terminated")) }), { status: 202, headers: { "content-type": "application/json" } });
+    for (const uncertainWrites of ["retry", "report"]) {
+      const { fetch, destination, engine, logs } = await setup(() => broken(), { options: { retry: { uncertainWrites } } });
+      const result = await destination.deliver({ userId: "u1", method: "POST", path: "/api/v2/users/12/events", body: "{}" });
+      assert.equal(fetch.calls.length, 1, uncertainWrites);
+      assert.deepEqual(engine.answers, [{ status: 202, headers: { "content-type": "application/json" }, body: "" }]);
+      assert.equal(result.code, "status_202");
+      assert.ok(logs.some((e) => e.type === "body_lost" && e.status === 202));
+    }
+  });
+
   test("bounded in attempts: the engine gets the last answer", async () => {
     const { fetch, destination, engine } = await setup(({ index }) => ({ status: 500 + index, body: `attempt ${index}` }), { options: { retry: { maxAttempts: 4 } } });
     const result = await destination.deliver({ userId: "u1" });
