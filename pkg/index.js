@@ -63,7 +63,7 @@ async function engineBindings(source) {
 function settingsError(thrown) {
   const errors = Array.isArray(thrown?.errors) ? thrown.errors.map((e) => ({ key: e.key, code: e.code, message: e.message })) : [];
   const message = errors.length
-    ? `invalid settings: ${errors.map((e) => (e.message && e.key && String(e.message).includes(e.key) ? e.message : `${e.key}: ${e.message}`)).join("; ")}`
+    ? `invalid settings: ${errors.map((e) => (e.message && (!e.key || String(e.message).includes(e.key)) ? e.message : `${e.key}: ${e.message}`)).join("; ")}`
     : `invalid settings: ${thrown?.message ?? String(thrown)}`;
   return new SettingsError(message, errors);
 }

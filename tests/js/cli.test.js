@@ -101,7 +101,10 @@ describe("exit 2 and nothing sent", () => {
       const invalid = await run(["send", "--settings", file("invalid.json", { email: "agent@acme.test/token", password: "x", baseUrl: server.url }), events]);
       assert.equal(invalid.code, 2);
       assert.match(invalid.stderr, /^zendesk-destination: invalid settings: subdomain is required[^\n]*\n$/);
-      for (const result of [absent, notJson, invalid]) assert.equal(result.stdout, "");
+      const notObject = await run(["send", "--settings", file("array.json", "[1]"), events]);
+      assert.equal(notObject.code, 2);
+      assert.equal(notObject.stderr, "zendesk-destination: invalid settings: settings must be a JSON object\n");
+      for (const result of [absent, notJson, invalid, notObject]) assert.equal(result.stdout, "");
       assert.equal(server.simulator.log().length, 0);
     });
   });
