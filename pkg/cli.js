@@ -5,7 +5,7 @@
 // Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
 // not run (usage, settings, unreadable input): a one-line message on stderr, nothing sent.
 import { realpathSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { describeEvent, parseEvents } from "./host/input.js";
@@ -257,8 +257,19 @@ async function runSend({ values, positionals }, io) {
           oauthRefresh: { refreshToken: oauth.refreshToken, clientId: oauth.clientId, clientSecret: oauth.clientSecret },
           onTokens: async (tokens) => {
             oauth = { ...oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken };
-            await writeFile(values.oauth, `${JSON.stringify(oauth, null, 2)}\n`, { mode: 0o600 });
-            io.stderr.write(`refreshed the OAuth token; saved the new pair to ${values.oauth}\n`);
+            // The old refresh token stops working now: a failed save must be loud. Written beside the
+            // file and renamed over it, so a crash mid-write cannot leave half a file.
+            const staging = `${values.oauth}.${process.pid}.tmp`;
+            try {
+              await writeFile(staging, `${JSON.stringify(oauth, null, 2)}\n`, { mode: 0o600 });
+              await rename(staging, values.oauth);
+              io.stderr.write(`refreshed the OAuth token; saved the new pair to ${values.oauth}\n`);
+            } catch (error) {
+              io.stderr.write(
+                `refreshed the OAuth token but could not save it to ${values.oauth} (${error.code ?? error.message}): ` +
+                  `the old refresh token no longer works; keep this run's output and re-authorize\n`,
+              );
+            }
           },
         }
       : {}),
