@@ -449,7 +449,9 @@ export function createHandler(options = {}) {
     // close() may have begun while the body was read: an event dispatched now would only be cancelled
     // (and, in waitUntil mode, lost after a 200). No await from here to the dispatch below.
     if (closing) return { response: shuttingDown(request), events: 0 };
-    if (pending.size + items.filter((entry) => !entry.rejected).length > maxPendingEvents) {
+    // With nothing pending a request is always taken, or a batch larger than the limit would be refused
+    // on every retry until the client gave its events up.
+    if (pending.size > 0 && pending.size + items.filter((entry) => !entry.rejected).length > maxPendingEvents) {
       counters.shed++;
       return {
         response: json(request, 503, { success: false, error: "overloaded", message: `more than ${maxPendingEvents} events are being delivered; nothing was sent, retry later` }, { "Retry-After": String(retryAfterSeconds) }),

@@ -427,6 +427,15 @@ describe("answers when Zendesk fails", () => {
     assert.equal(simulator.state().counters.usersCreated, 2);
     assert.equal(handler.stats().shed, 1);
   });
+
+  test("a batch larger than maxPendingEvents is taken when nothing is pending (else every retry would be shed)", async (t) => {
+    const { simulator, handler } = setup(t, { options: { maxPendingEvents: 2 } });
+    const { status, body } = await call(handler, post("/v1/batch", { batch: [identify(1), identify(2), identify(3)] }));
+    assert.equal(status, 200);
+    assert.deepEqual(body.events.map((e) => e.status), ["delivered", "delivered", "delivered"]);
+    assert.deepEqual(account(simulator).users.map((u) => u.external_id), ["u1", "u2", "u3"]);
+    assert.equal(handler.stats().shed, 0);
+  });
 });
 
 describe("de-duplication by messageId", () => {
