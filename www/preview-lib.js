@@ -177,8 +177,9 @@ export function parseJson(source) {
       .replace(/^JSON\.parse:\s*/i, "")
       .replace(/\s*\(line \d+ column \d+\)/i, "")
       .replace(/\s+at line \d+ column \d+ of the JSON data/i, "")
-      .replace(/\s+in JSON at position \d+/i, "")
-      .replace(/,?\s*"[^"]*"\s+is not valid JSON$/i, "")
+      .replace(/\s+(?:in JSON )?at position \d+/i, "")
+      // V8 quotes the text around the error, which holds quotes itself: `Unexpected token '}', "{"a": tru}" is not valid JSON`
+      .replace(/,\s*(?:\.\.\.)?".*"(?:\.\.\.)?\s+is not valid JSON$/is, "")
       .trim();
     return { ok: false, message: reason || "invalid JSON", line, column, offset };
   }

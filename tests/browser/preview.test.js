@@ -169,6 +169,12 @@ describe("the preview page in Chromium", () => {
     // "Go to the error" puts the caret there.
     await page.click("#event-error-goto");
     assert.equal(await page.$eval("#event", (t) => t.selectionStart), '{\n  "type": "identify",\n  "userId": "1",\n'.length);
+    // A typo in a value: the message names the problem, without V8's quoted excerpt of the text.
+    await page.fill("#event", '{"type": "identify", "traits": {"verified": tru}}');
+    await settled();
+    const typo = await page.textContent("#event-error-text");
+    assert.match(typo, /^Line 1, column 48: Unexpected token [^"]*$/);
+    assert.doesNotMatch(typo, /is not valid JSON|position/);
     await example("identify");
     assert.equal(await page.isVisible("#event-error"), false);
   });
