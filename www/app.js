@@ -182,6 +182,7 @@ function scheduleUpdate() {
 
 async function update() {
   clearTimeout(timer);
+  timer = null;
   if (!state.engine) return;
   const sequence = ++state.sequence;
   document.body.dataset.busy = "true";
@@ -237,6 +238,14 @@ async function update() {
   } catch (error) {
     finish(sequence, () => renderNotice("The preview failed", String(error?.message ?? error), "error"));
   }
+}
+
+/**
+ * Runs a pending (debounced) update at once: a Send pressed right after typing must act on what the
+ * editor and the form hold now, not on the last plan.
+ */
+async function flushUpdate() {
+  if (timer !== null) await update();
 }
 
 /** Renders only when no newer update started meanwhile (typing outruns the async plan). */
@@ -436,6 +445,9 @@ async function sendToSimulator() {
   const button = $("send-simulator");
   const out = $("simulator-sent");
   button.disabled = true;
+  await flushUpdate();
+  if (!state.event || !state.settingsValid) return updateActions(); // what was typed last is not sendable
+  button.disabled = true;
   out.replaceChildren(el("p", { class: "muted" }, "Sending to the simulator…"));
   try {
     const before = (await fetchJson("/__simulator/log")).length;
@@ -529,6 +541,7 @@ async function refreshSimulator() {
 
 async function resetSimulator() {
   const out = $("simulator-sent");
+  await flushUpdate();
   try {
     await fetchJson("/__simulator/reset", { method: "POST" });
     const { seed } = state.event ? scenarioSeed(state.scenario, state.event.value) : { seed: null };
@@ -541,7 +554,9 @@ async function resetSimulator() {
   await refreshSimulator();
 }
 
-function confirmZendesk() {
+async function confirmZendesk() {
+  await flushUpdate();
+  if (!state.event || !state.settingsValid || authKind(state.settings) !== "oauth") return;
   const dialog = $("confirm-zendesk");
   const host = `${state.settings.subdomain.trim().toLowerCase()}.zendesk.com`;
   const count = state.plan?.requests?.length ?? 0;

@@ -271,6 +271,36 @@ describe("the preview page in Chromium", () => {
     await scenario("empty");
   });
 
+  test("keyboard only: an example, the announced result, Send to simulator", async () => {
+    await resetSimulator();
+    await page.focus('[data-example="identify"]');
+    await page.keyboard.press("Enter");
+    await settled();
+    // Screen readers hear the new result (a polite live region).
+    assert.equal(await page.getAttribute("#result-status", "aria-live"), "polite");
+    assert.match(await page.textContent("#result-status"), /^delivered: user \d+ created\. 6 requests\.$/);
+    let reached = false;
+    for (let i = 0; i < 30 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      reached = await page.evaluate(() => document.activeElement?.id === "send-simulator");
+    }
+    assert.ok(reached, "Tab reaches Send to simulator");
+    assert.equal(await page.$eval("#send-simulator", (b) => getComputedStyle(b).outlineStyle), "solid", "the focus is visible");
+    await page.keyboard.press("Space");
+    await page.waitForSelector("#simulator-sent .outcome");
+    assert.equal((await simulatorState()).users.length, 1);
+  });
+
+  test("a Send pressed right after an edit sends the edited event", async () => {
+    await resetSimulator();
+    await example("identify");
+    await page.fill("#event", JSON.stringify({ type: "identify", userId: "u-grace", traits: { name: "Grace Hopper", email: "grace@example.com" } }));
+    await page.click("#send-simulator"); // within the typing debounce
+    await page.waitForFunction(() => /grace%40example\.com/.test(document.querySelector("#simulator-sent")?.textContent ?? ""), null, { timeout: 5000 });
+    assert.deepEqual((await simulatorState()).users.map((u) => u.email), ["grace@example.com"]);
+    await settled();
+  });
+
   test('"Send to Zendesk" needs an OAuth token and an explicit confirmation', async () => {
     await example("identify");
     assert.equal(await page.isDisabled("#send-zendesk"), true, "disabled with email and API token");
@@ -287,7 +317,7 @@ describe("the preview page in Chromium", () => {
     await setSettings({ auth: "oauth" });
     assert.equal(await page.isDisabled("#send-zendesk"), false);
     await page.click("#send-zendesk");
-    assert.equal(await page.isVisible("#confirm-zendesk"), true);
+    await page.waitForSelector("#confirm-zendesk[open]"); // after the plan for what the form holds now
     assert.match(await page.textContent("#confirm-text"), /https:\/\/acme\.zendesk\.com/);
     await shot("08-confirm-zendesk", { fullPage: false });
     await page.click('#confirm-zendesk button[value="cancel"]');
