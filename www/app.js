@@ -221,7 +221,10 @@ async function update() {
 
   if (!state.settingsValid) {
     return finish(sequence, () =>
-      renderNotice("Fix the settings to see the requests", errors.map((e) => e.message).join(" · "), "error"),
+      renderNotice("Fix the settings to see the requests", errors.map((e) => e.message).join(" · "), "error", {
+        label: "Go to the settings",
+        onclick: focusFirstSettingsError,
+      }),
     );
   }
   try {
@@ -276,10 +279,25 @@ function renderEmpty() {
   );
 }
 
-function renderNotice(title, text, kind) {
+function renderNotice(title, text, kind, action) {
   state.plan = null;
   announce(title);
-  resultBody.replaceChildren(el("div", { class: `notice ${kind}`, role: kind === "error" ? "status" : null }, el("p", { class: "notice-title" }, title), el("p", {}, text)));
+  resultBody.replaceChildren(
+    el(
+      "div",
+      { class: `notice ${kind}`, role: kind === "error" ? "status" : null },
+      el("p", { class: "notice-title" }, title),
+      el("p", {}, text),
+      action ? el("button", { type: "button", class: "link", onclick: action.onclick }, action.label) : null,
+    ),
+  );
+}
+
+/** At phone width the settings are below the result: this brings the first faulty field into view. */
+function focusFirstSettingsError() {
+  const target = form.querySelector('[aria-invalid="true"]') ?? (!$("error-general").hidden ? $("error-general") : form.elements.subdomain);
+  target.scrollIntoView({ block: "center" });
+  if (target.matches("input, textarea")) target.focus();
 }
 
 function outcomeCard(outcome, heading = "Outcome") {
@@ -358,6 +376,7 @@ function requestCard({ request, response }, index) {
         try {
           await navigator.clipboard.writeText(curl);
           button.textContent = "Copied";
+          announce(`Request ${index + 1} copied as curl.`);
         } catch {
           // no clipboard permission: show it, selected, for a manual copy
           curlDetails.open = true;
@@ -420,9 +439,11 @@ function updateActions() {
   const oauth = state.settings && authKind(state.settings) === "oauth";
   const toZendesk = $("send-zendesk");
   toZendesk.disabled = !(ready && oauth);
-  $("send-zendesk-hint").textContent = oauth
-    ? "Sends to your Zendesk account with your OAuth token, after a confirmation."
-    : "Sending to Zendesk from a browser needs an OAuth access token (Zendesk allows browser calls only with OAuth).";
+  $("send-zendesk-hint").textContent = !oauth
+    ? "Sending to Zendesk from a browser needs an OAuth access token (Zendesk allows browser calls only with OAuth)."
+    : ready
+      ? "Sends to your Zendesk account with your OAuth token, after a confirmation."
+      : "Fix the settings first; then this sends to your Zendesk account with your OAuth token, after a confirmation.";
 }
 
 async function fetchJson(path, init) {

@@ -191,6 +191,9 @@ describe("the preview page in Chromium", () => {
     assert.match(await page.getAttribute("#subdomain", "aria-describedby"), /\berror-subdomain\b/);
     assert.equal(await page.isVisible("#error-email"), false, "other fields stay clean");
     await shot("05-settings-error");
+    // The result says so, and leads to the field (at phone width the settings are screens below).
+    await page.click("#result-body >> text=Go to the settings");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "subdomain");
 
     await page.fill("#password", "");
     await settled();
