@@ -5,8 +5,9 @@
 // connection attempts (component updates, background fetches). `npx playwright install` cannot download
 // browsers here, so the browser is always the system one at /usr/bin/chromium.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { root, run } from "./toolchain.mjs";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -92,7 +93,7 @@ export function runWasmTestsInChromium({ filter, extraArgs = [], cwd = root } = 
   if (result.status !== 0) throw new Error(`the wasm-bindgen-test suite failed in Chromium (cargo exited with ${result.status})`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const what = process.argv[2];
   try {
     if (what === "wasm-tests") runWasmTestsInChromium({ filter: process.argv[3] });

@@ -15,15 +15,16 @@
 //
 // Only Node built-ins are imported at the top: on a fresh machine nothing is installed yet.
 import http from "node:http";
-import { createReadStream, statSync } from "node:fs";
+import { createReadStream, realpathSync, statSync } from "node:fs";
 import { extname, join, normalize, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { startSimulatorServer } from "../pkg/simulator-server.js";
-import { root } from "./toolchain.mjs";
 
 export const DEFAULT_PORT = 8080;
 const HOST = "127.0.0.1";
-const WWW = join(root, "www");
-const PKG = join(root, "pkg");
+// fileURLToPath, not URL.pathname: a checkout under a path with a space or non-ASCII letters must work.
+const WWW = fileURLToPath(new URL("../www", import.meta.url));
+const PKG = fileURLToPath(new URL("../pkg", import.meta.url));
 const FORWARDED = ["/api/v2/", "/oauth/", "/__simulator/"];
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
 
@@ -224,7 +225,9 @@ async function main() {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Comparing real paths: `file://${argv[1]}` never matched under a directory with a space (import.meta.url
+// has %20), and `npm start` then exited 0 having done nothing.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((error) => {
     console.error(`npm start failed: ${error.message}`);
     process.exit(1);
