@@ -73,7 +73,9 @@ impl Settings {
     pub fn from_json(text: &str) -> Result<Settings, Vec<SettingsError>> {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => Settings::from_value(&value),
-            Err(error) => Err(vec![problem("", format!("settings are not valid JSON: {}", crate::json_error(&error)))]),
+            Err(error) => {
+                Err(vec![problem("", format!("settings are not valid JSON: {}", crate::json_error(text, &error)))])
+            }
         }
     }
 

@@ -101,7 +101,7 @@ fn parse_text(text: &str) -> Result<Value, String> {
         if value_has_lone_surrogate(text) {
             "not valid text: it holds invalid UTF-16 (a lone surrogate)".to_string()
         } else {
-            format!("not valid JSON: {}", crate::json_error(&e))
+            format!("not valid JSON: {}", crate::json_error(text, &e))
         }
     })
 }

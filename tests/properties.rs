@@ -189,6 +189,10 @@ fn hostile_sizes_and_depths_are_refused_cleanly() {
         panic!("deep nesting must end at once")
     };
     assert_eq!(outcomes[0].code, Code::InvalidEvent);
+    assert_eq!(outcomes[0].message, "the event is not valid JSON: it is nested more than 127 levels deep");
+    // A bracket inside a string is not nesting.
+    let Step::Done { outcomes } = d.begin_json(r#"{"type":"[[[[", "x": }"#, NOW).step().clone() else { panic!() };
+    assert_eq!(outcomes[0].message, "the event is not valid JSON: syntax error at line 1 column 22");
 
     let deep_object =
         format!("{{\"type\":\"identify\",\"traits\":{}{}}}", "{\"a\":".repeat(50_000), "1}".repeat(50_000));

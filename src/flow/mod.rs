@@ -170,7 +170,7 @@ impl Destination {
             Ok(value) => self.begin(&value, now_ms),
             Err(error) => Conversation::finished(Outcome::new(
                 Code::InvalidEvent,
-                format!("the event is not valid JSON: {}", crate::json_error(&error)),
+                format!("the event is not valid JSON: {}", crate::json_error(text, &error)),
             )),
         }
     }
