@@ -1,8 +1,9 @@
 // Builds the engine into pkg/wasm/: cargo (release, wasm32) → wasm-bindgen (--target web) → wasm-opt.
 // Skips all of it when nothing under src/ or the manifests changed since the last build.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { ensureAll, root, run } from "./toolchain.mjs";
 
@@ -51,7 +52,7 @@ function reportSize() {
   if (raw > SIZE_LIMIT_RAW || gzip > SIZE_LIMIT_GZIP) throw new Error("the WebAssembly module is over its size budget");
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     build({ force: process.argv.includes("--force") });
   } catch (error) {
