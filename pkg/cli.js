@@ -4,11 +4,10 @@
 //
 // Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
 // not run (usage, settings, unreadable input): a one-line message on stderr, nothing sent.
-import { realpathSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { describeEvent, parseEvents } from "./host/input.js";
+import { isMainModule } from "./host/main-module.js";
 import { parse } from "./host/json.js";
 import { createDestination } from "./index.js";
 
@@ -439,13 +438,7 @@ export async function main(argv, io) {
   }
 }
 
-const isMain = (() => {
-  try {
-    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-})();
+const isMain = isMainModule(import.meta.url);
 
 if (isMain) {
   const handlers = new Set();

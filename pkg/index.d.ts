@@ -1,60 +1,33 @@
 // Types of the zendesk-destination package: Segment identify/track/group events to Zendesk.
 
-/** Settings as Segment stores them (see README, "Settings"); an object or its JSON text. */
-export interface Settings {
-  subdomain: string;
-  /** Segment's "Email"; `agent@acme.com/token` with an API token as `password`. */
-  email?: string;
-  password?: string;
-  /** An OAuth access token (instead of email/password). */
-  oauthToken?: string;
-  /** Track event names to forward; others are skipped. */
-  events?: string[];
-  verified?: boolean;
-  removeUsersFromOrganizations?: boolean;
-  allowGroupWithoutUserId?: boolean;
-  /** Seen in Segment exports; accepted and ignored. */
-  account?: string;
-  /** Another base URL than `https://{subdomain}.zendesk.com`, e.g. a simulator's. */
-  baseUrl?: string;
-  sourceName?: string;
-}
+import type {
+  Settings,
+  SegmentEvent as EngineEvent,
+  RequestDescriptor,
+  OutcomeCode as EngineOutcomeCode,
+  OutcomeStatus,
+  Outcome as EngineOutcome,
+  ZendeskResponse,
+} from "./wasm/zendesk_destination.js";
+
+// Settings, requests and outcomes are the engine's own types (generated from src/wasm.rs).
+export type { Settings, RequestDescriptor, OutcomeStatus };
 
 /** A Segment event: an object, or its JSON text (keeps integers beyond 2^53 exact). */
-export type SegmentEvent = Record<string, unknown> | string;
-
-export type OutcomeStatus = "delivered" | "skipped" | "invalid" | "failed";
+export type SegmentEvent = EngineEvent | Record<string, unknown> | string;
 
 /**
- * How one event ended. Codes come from the engine (README, "Outcomes"), plus two from the host:
- * `cancelled` (status "failed", retryable) when the destination was closed before the event finished,
- * and `internal_error` (status "failed", not retryable) if the engine itself failed.
+ * The engine's codes (README, "Outcomes"), plus two from the host: `cancelled` (status "failed",
+ * retryable) when the destination was closed before the event finished, and `internal_error` (status
+ * "failed", not retryable) if the engine itself failed.
  */
-export interface Outcome {
-  status: OutcomeStatus;
-  code: string;
-  message: string;
-  warnings: string[];
-  retryable: boolean;
-  /** Where each input field went: `to` null when it was dropped (`note` says why). */
-  mapping: { from: string; to: string | null; note?: string }[];
-}
+export type OutcomeCode = EngineOutcomeCode | "cancelled" | "internal_error";
 
-/** A request the engine asked for. */
-export interface RequestDescriptor {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body: string | null;
-}
+/** How one event ended. `mapping` says where each input field went (`to` null when it was dropped). */
+export type Outcome = Omit<EngineOutcome, "code"> & { code: OutcomeCode };
 
 /** An answer: `{status, headers, body}`, or `{status: 0, error}` when none came. */
-export interface ResponseDescriptor {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-  error?: string;
-}
+export type ResponseDescriptor = ZendeskResponse;
 
 export interface RetryOptions {
   /** Attempts per request for 5xx, 409, timeouts and connection errors (default 5). 429s don't count. */

@@ -5,10 +5,9 @@
 // deliveries in flight finish (their requests still get their answers), then exits.
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
+import { isMainModule } from "./host/main-module.js";
 
 const NAME = "zendesk-destination";
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "expect", "content-length", "proxy-connection", "te", "trailer"]);
@@ -305,13 +304,7 @@ function processIo() {
   };
 }
 
-const isMain = (() => {
-  try {
-    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-})();
+const isMain = isMainModule(import.meta.url);
 
 // `node pkg/serve.js --settings FILE --write-key KEY` works without the CLI, too.
 if (isMain) {
