@@ -136,8 +136,12 @@ function exampleButtons() {
           type: "button",
           class: "chip",
           "data-example": example.id,
-          onclick: () => {
+          "aria-pressed": "false",
+          onclick: (click) => {
             editor.value = JSON.stringify(example.event, null, 2);
+            // Mark the example in use; typing in the editor afterwards keeps the mark until another is picked.
+            for (const button of holder.querySelectorAll("[data-example]")) button.setAttribute("aria-pressed", "false");
+            click.currentTarget.setAttribute("aria-pressed", "true");
             update();
           },
         },
@@ -328,7 +332,8 @@ function mappingTable(mapping) {
     el("h3", {}, "Where each field went"),
     el(
       "div",
-      { class: "scroll" },
+      // A named, focusable region: at phone width the table scrolls sideways, also by keyboard.
+      { class: "scroll", role: "region", "aria-label": "Where each field went", tabindex: "0" },
       el(
         "table",
         {},
@@ -503,7 +508,7 @@ function stateTable(title, rows, columns) {
     rows.length
       ? el(
           "div",
-          { class: "scroll" },
+          { class: "scroll", role: "region", "aria-label": `Simulator ${title.toLowerCase()}`, tabindex: "0" },
           el(
             "table",
             {},

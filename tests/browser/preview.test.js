@@ -31,6 +31,9 @@ async function settled() {
 async function example(id) {
   await page.click(`[data-example="${id}"]`);
   await settled();
+  // The example in use is marked, and only that one.
+  const pressed = await page.$$eval("[data-example]", (buttons) => buttons.filter((b) => b.getAttribute("aria-pressed") === "true").map((b) => b.dataset.example));
+  assert.deepEqual(pressed, [id]);
 }
 
 async function scenario(id) {
