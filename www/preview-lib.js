@@ -1,5 +1,14 @@
 // The preview's pure parts: examples, scenario seeds, JSON errors and layout, curl. No DOM here.
 
+/** The seed's identify traits, shared by its standard-attributes and removal examples. */
+const PIKACHU = Object.freeze({
+  name: "Pikachu",
+  email: "pikachu@pokemon.com",
+  timezone: "America/Los_Angeles",
+  organizationId: 6789,
+  phone: "763-555-2342",
+});
+
 /** Ready examples: the seed documentation's calls as Segment events, plus two edge cases. */
 export const EXAMPLES = [
   {
@@ -17,13 +26,7 @@ export const EXAMPLES = [
     event: {
       type: "identify",
       userId: "12345",
-      traits: {
-        name: "Pikachu",
-        email: "pikachu@pokemon.com",
-        timezone: "America/Los_Angeles",
-        organizationId: 6789,
-        phone: "763-555-2342",
-      },
+      traits: PIKACHU,
     },
   },
   {
@@ -32,14 +35,7 @@ export const EXAMPLES = [
     event: {
       type: "identify",
       userId: "12345",
-      traits: {
-        name: "Pikachu",
-        email: "pikachu@pokemon.com",
-        timezone: "America/Los_Angeles",
-        organizationId: 6789,
-        phone: "763-555-2342",
-        company: { id: "6789", remove: true },
-      },
+      traits: { ...PIKACHU, company: { id: "6789", remove: true } },
     },
   },
   {

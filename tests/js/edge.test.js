@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createHandler, DedupeWindow, LIMITS, messageKey } from "../../pkg/edge.js";
 import { createSimulator } from "../../pkg/simulator.js";
+import { account } from "./account-view.js";
 
 const WRITE_KEY = "wk_live_123";
 const BASIC = "Basic " + btoa(`${WRITE_KEY}:`);
@@ -48,18 +49,6 @@ const identify = (n, extra = {}) => ({ type: "identify", messageId: `id-${n}`, u
 const track = (n, extra = {}) => ({ type: "track", messageId: `tr-${n}`, userId: `u${n}`, event: "Order Completed", properties: { total: n }, ...extra });
 const group = (n, extra = {}) => ({ type: "group", messageId: `gr-${n}`, userId: `u${n}`, groupId: `org-${n}`, traits: { name: `Org ${n}` }, ...extra });
 
-/** The parts of the account the tests compare exactly. */
-function account(simulator) {
-  const state = simulator.state();
-  const users = new Map(state.users.map((u) => [u.id, u.external_id]));
-  const orgs = new Map(state.organizations.map((o) => [o.id, o.external_id]));
-  return {
-    users: state.users.map((u) => ({ name: u.name, email: u.email, external_id: u.external_id })),
-    organizations: state.organizations.map((o) => ({ name: o.name, external_id: o.external_id })),
-    memberships: state.memberships.map((m) => ({ user: users.get(m.user_id), organization: orgs.get(m.organization_id) })),
-    events: state.events.map((e) => ({ user: users.get(e.user_id), type: e.type, properties: e.properties })),
-  };
-}
 
 const line = (messageId, type, status, code, extra = {}) => ({ messageId, type, status, code, ...extra });
 const brief = (events) => events.map(({ messageId, type, status, code, retryable, duplicate }) => ({ messageId, type, status, code, retryable, ...(duplicate ? { duplicate } : {}) }));

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { Analytics } from "@segment/analytics-node";
 import { serveCommand, serveUsage, startServer } from "../../pkg/serve.js";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
+import { account } from "./account-view.js";
 
 const WRITE_KEY = "wk_test_serve";
 const settingsFor = (url) => ({ subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: url, events: ["Order Completed"] });
@@ -27,23 +28,43 @@ async function servers(t, { simulator: simOptions = {}, server: serverOptions = 
   return { sim, server, lines };
 }
 
-function account(simulator) {
-  const state = simulator.state();
-  const users = new Map(state.users.map((u) => [u.id, u.external_id]));
-  const orgs = new Map(state.organizations.map((o) => [o.id, o.external_id]));
-  return {
-    users: state.users.map((u) => ({ name: u.name, email: u.email, external_id: u.external_id })),
-    organizations: state.organizations.map((o) => ({ name: o.name, external_id: o.external_id })),
-    memberships: state.memberships.map((m) => ({ user: users.get(m.user_id), organization: orgs.get(m.organization_id) })),
-    events: state.events.map((e) => ({ user: users.get(e.user_id), type: e.type, properties: e.properties })),
-  };
-}
 
 /** The client's view: every event it gave up on. */
 function watchFailures(analytics) {
   const failures = [];
   analytics.on("error", (error) => failures.push(error));
   return failures;
+}
+
+/**
+ * `node pkg/serve.js` as a child process against `zendeskUrl`: resolves once it printed its URL.
+ * `stopping` resolves when it reports the drain on stderr; `output()` is what it printed so far.
+ */
+async function spawnServe(t, zendeskUrl, extraArgs = []) {
+  const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const settingsFile = join(dir, "settings.json");
+  writeFileSync(settingsFile, JSON.stringify(settingsFor(zendeskUrl)));
+  const args = [SERVE, "--settings", settingsFile, "--write-key", WRITE_KEY, "--port", "0", ...extraArgs];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => child.exitCode === null && child.kill("SIGKILL"));
+  let stdout = "";
+  let stderr = "";
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const stopping = new Promise((resolve) => {
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+      if (stderr.includes("stopping")) resolve();
+    });
+  });
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
+    });
+    child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
+  });
+  return { child, url, exited, stopping, output: () => ({ stdout, stderr }) };
 }
 
 describe("with @segment/analytics-node", () => {
@@ -230,29 +251,7 @@ describe("the serve command", () => {
     await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     t.after(() => new Promise((resolve) => proxy.close(resolve)));
 
-    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const settingsFile = join(dir, "settings.json");
-    writeFileSync(settingsFile, JSON.stringify(settingsFor(`http://127.0.0.1:${proxy.address().port}`)));
-
-    const child = spawn(process.execPath, [SERVE, "--settings", settingsFile, "--write-key", WRITE_KEY, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    t.after(() => child.exitCode === null && child.kill("SIGKILL"));
-    let stdout = "";
-    let stderr = "";
-    const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-    const url = await new Promise((resolve, reject) => {
-      child.stdout.on("data", (chunk) => {
-        stdout += chunk;
-        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
-      });
-      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
-    });
-    const stopping = new Promise((resolve) => {
-      child.stderr.on("data", (chunk) => {
-        stderr += chunk;
-        if (stderr.includes("stopping")) resolve();
-      });
-    });
+    const { child, url, exited, stopping, output } = await spawnServe(t, `http://127.0.0.1:${proxy.address().port}`);
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 
     const pending = fetch(`${url}/v1/batch`, {
@@ -270,6 +269,7 @@ describe("the serve command", () => {
     assert.deepEqual(await exited, { code: 0, signal: null });
     assert.deepEqual(account(sim.simulator).users, [{ name: "Samir Nagheenanajar", email: null, external_id: "u-drain" }]);
 
+    const { stdout, stderr } = output();
     const logLines = stderr.split("\n").filter((line) => /^\d{4}-/.test(line));
     assert.equal(logLines.length, 1);
     assert.match(logLines[0], LOG_LINE);
@@ -294,30 +294,8 @@ describe("the serve command", () => {
       for (const res of held) res.destroy();
       return new Promise((resolve) => zendesk.close(resolve));
     });
-    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const settingsFile = join(dir, "settings.json");
-    writeFileSync(settingsFile, JSON.stringify(settingsFor(`http://127.0.0.1:${zendesk.address().port}`)));
-
     // A drain timeout of 10 minutes: only the second signal can end the wait before the answer below.
-    const child = spawn(process.execPath, [SERVE, "--settings", settingsFile, "--write-key", WRITE_KEY, "--port", "0", "--drain-timeout", "600000"], { stdio: ["ignore", "pipe", "pipe"] });
-    t.after(() => child.exitCode === null && child.kill("SIGKILL"));
-    let stderr = "";
-    const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-    const url = await new Promise((resolve, reject) => {
-      let stdout = "";
-      child.stdout.on("data", (chunk) => {
-        stdout += chunk;
-        if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
-      });
-      child.on("exit", () => reject(new Error(`serve exited early: ${stderr}`)));
-    });
-    const stopping = new Promise((resolve) => {
-      child.stderr.on("data", (chunk) => {
-        stderr += chunk;
-        if (stderr.includes("stopping")) resolve();
-      });
-    });
+    const { child, url, exited, stopping } = await spawnServe(t, `http://127.0.0.1:${zendesk.address().port}`, ["--drain-timeout", "600000"]);
     const pending = fetch(`${url}/v1/batch`, {
       method: "POST",
       headers: { authorization: "Basic " + btoa(`${WRITE_KEY}:`), "content-type": "application/json" },
