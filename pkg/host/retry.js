@@ -83,16 +83,20 @@ export function isNonIdempotent(request) {
  *   - done: hand it to the engine;
  *   - rate_limited: 429, wait (Retry-After) and try again — nothing was written;
  *   - retry: 5xx, 409, or a failure known to have happened before the request was sent;
- *   - uncertain: a timeout or dropped connection on a request that may have landed, which the policy
- *     says not to retry (`uncertainWrites: "report"`).
+ *   - uncertain: an answer that does not prove the write failed, on a request that writes a new record
+ *     each time, which the policy says not to retry (`uncertainWrites: "report"`): a timeout, a dropped
+ *     connection, or any 5xx (a gateway's 502/504 may come after Zendesk wrote; a 500 or 503 proves
+ *     nothing either). Only 429 and 409 (Zendesk refused a concurrent write) say it did not land.
  */
 export function classify(request, answer, policy = DEFAULT_RETRY) {
   const { status } = answer;
   if (status === 429) return "rate_limited";
-  if (status === 409 || (status >= 500 && status <= 599)) return "retry";
+  const atMostOnce = policy.uncertainWrites === "report" && isNonIdempotent(request);
+  if (status === 409) return "retry";
+  if (status >= 500 && status <= 599) return atMostOnce ? "uncertain" : "retry";
   if (status === 0) {
     if (answer.sent === false) return "retry";
-    return isNonIdempotent(request) && policy.uncertainWrites === "report" ? "uncertain" : "retry";
+    return atMostOnce ? "uncertain" : "retry";
   }
   return "done";
 }
