@@ -15,6 +15,9 @@
 
 const WINDOW_MS = 60_000; // Zendesk's account limits are per minute
 const SINGLE_WRITE_INTERVAL_MS = 1_000;
+// The longest wait a reset time in a header can cause. Zendesk's windows are a minute long; a server
+// saying `ratelimit-reset: 86400` must not stall the host for a day.
+export const MAX_RESET_WAIT_MS = WINDOW_MS;
 
 const SINGLE_USER_WRITE = /\/api\/v2\/users\/(\d+|create_or_update)(\.json)?$/;
 
@@ -43,7 +46,7 @@ export function readBudget(headers) {
   const budgets = [];
   const add = (limit, remaining, resetSeconds) => {
     if (remaining === null) return;
-    budgets.push({ limit, remaining, resetMs: resetSeconds === null ? null : Math.max(0, resetSeconds * 1000) });
+    budgets.push({ limit, remaining, resetMs: resetSeconds === null ? null : Math.min(MAX_RESET_WAIT_MS, Math.max(0, resetSeconds * 1000)) });
   };
   add(number(lower["x-rate-limit"]), number(lower["x-rate-limit-remaining"]), null);
   add(number(lower["ratelimit-limit"]), number(lower["ratelimit-remaining"]), number(lower["ratelimit-reset"]));
