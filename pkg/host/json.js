@@ -1,7 +1,10 @@
 // JSON that keeps integers beyond 2^53 exact: Zendesk ids are 64-bit, and an event may carry one.
 // `parseValues` reads a text holding one or more JSON values (a document, NDJSON, or values one after
 // another); integers that a JS number cannot hold become `JsonNumber`s, which `stringify` writes back
-// digit for digit. Everything else is plain JSON.
+// digit for digit. So do numbers beyond the double range (`1e400`): as a JS number they would be
+// Infinity, which JSON.stringify writes as `null`, and `null` clears a Zendesk field. Kept as text, they
+// reach the engine as written, and the engine refuses the event (invalid_event) as it does on every path.
+// Everything else is plain JSON.
 
 /** An integer literal kept as its text because a JS number would round it. */
 export class JsonNumber {
@@ -20,6 +23,7 @@ export class JsonNumber {
 export class JsonSyntaxError extends SyntaxError {
   constructor(message, line, column) {
     super(`${message} at line ${line}, column ${column}`);
+    this.reason = message;
     this.line = line;
     this.column = column;
   }
@@ -38,16 +42,24 @@ export function parseValues(text) {
   let i = 0;
   const n = text.length;
 
+  // Line numbers are counted as the parser moves forward: counting from the start for every value made
+  // reading N values O(N²).
+  let counted = 0;
+  let countedLine = 1;
+  let lineStart = 0;
   const position = (at) => {
-    let line = 1;
-    let start = 0;
-    for (let k = 0; k < at; k++) {
-      if (text.charCodeAt(k) === 10) {
-        line++;
-        start = k + 1;
+    if (at < counted) {
+      counted = 0;
+      countedLine = 1;
+      lineStart = 0;
+    }
+    for (; counted < at; counted++) {
+      if (text.charCodeAt(counted) === 10) {
+        countedLine++;
+        lineStart = counted + 1;
       }
     }
-    return [line, at - start + 1];
+    return [countedLine, at - lineStart + 1];
   };
   const fail = (message, at = i) => {
     const [line, column] = position(at);
@@ -171,7 +183,7 @@ export function parseValues(text) {
     if (!m) fail("unexpected character");
     i = NUMBER.lastIndex;
     const number = Number(m[0]);
-    if (!m[1] && !m[2] && !Number.isSafeInteger(number)) return new JsonNumber(m[0]);
+    if ((!m[1] && !m[2] && !Number.isSafeInteger(number)) || !Number.isFinite(number)) return new JsonNumber(m[0]);
     return number;
   };
 
@@ -198,6 +210,8 @@ export function stringify(value) {
   if (value instanceof JsonNumber) return value.text;
   if (value === null || typeof value !== "object") {
     if (typeof value === "bigint") return value.toString();
+    // JSON.stringify would write NaN and ±Infinity as null, and null clears a Zendesk field.
+    if (typeof value === "number" && !Number.isFinite(value)) throw new TypeError(`${value} is not a number JSON can carry`);
     return JSON.stringify(value) ?? "null";
   }
   if (typeof value.toJSON === "function" && !(value instanceof JsonNumber)) return stringify(value.toJSON());

@@ -1,9 +1,11 @@
 // Ordering: events that touch the same user or organization go one at a time, in the order they were
 // handed in; events for different people go concurrently, up to a limit.
-import { parse } from "./json.js";
+import { JsonNumber, parse } from "./json.js";
 
 const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
-const text = (value) => (typeof value === "string" ? value.trim() : typeof value === "number" || (value && value.text) ? String(value) : "");
+// Only strings, numbers and exact big integers name someone. Never String() of an object: an event can
+// carry `{"toString": 1}` (any JSON client can send it), and converting that throws.
+const text = (value) => (typeof value === "string" ? value.trim() : typeof value === "number" ? String(value) : value instanceof JsonNumber ? value.text : "");
 
 /**
  * The people an event touches, as keys: `user:{userId}`, `email:{lowercased email}` (traits.email,
