@@ -4,11 +4,12 @@
 //
 // Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
 // not run (usage, settings, unreadable input): a one-line message on stderr, nothing sent.
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { open, rename, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { describeEvent, parseEvents } from "./host/input.js";
+import { FileError, readJsonFile as readJson } from "./host/files.js";
+import { describeEvent, InputError, readEventStream } from "./host/input.js";
 import { isMainModule } from "./host/main-module.js";
-import { parse } from "./host/json.js";
+import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
 import { createDestination } from "./index.js";
 
 const NAME = "zendesk-destination";
@@ -123,46 +124,44 @@ Run '${NAME} <command> --help' for a command's options.`;
 
 // ---- shared helpers ----
 
-async function readText(path, what) {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    throw new UsageError(`cannot read ${what} ${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-  }
-}
-
 async function readJsonFile(path, what) {
-  const text = await readText(path, what);
   try {
-    return JSON.parse(text);
-  } catch {
-    // Not JSON.parse's message: V8 quotes the text itself in it (`Unexpected token 'h', ..."password":hunter2"…`),
-    // and these files hold credentials. Our own parser's message names only the problem and its place.
-    let problem = "syntax error";
-    try {
-      parse(text);
-    } catch (error) {
-      problem = error.message;
-    }
-    throw new UsageError(`${what} ${path} is not valid JSON: ${problem}`);
-  }
-}
-
-async function readStdin(io) {
-  if (io.stdin.isTTY) io.stderr.write("reading events from standard input (end with Ctrl-D)\n");
-  const chunks = [];
-  for await (const chunk of io.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-/** The events of EVENTS (a path, "-" or absent), each `{event, json}`. */
-async function readEvents(source, io) {
-  const text = source === undefined || source === "-" ? await readStdin(io) : await readText(source, "events file");
-  try {
-    return parseEvents(text);
+    return await readJson(path, what);
   } catch (error) {
-    throw new UsageError(`${source === undefined || source === "-" ? "standard input" : source}: ${error.message}`);
+    if (error instanceof FileError) throw new UsageError(error.message);
+    throw error;
   }
+}
+
+/**
+ * The events of EVENTS (a path, "-" or absent) as they are read: an async iterable of `{event, json}`.
+ * Streaming: the first events are handled while the rest is still being read, and memory holds a few
+ * events, not the input. Unreadable input ends it with a UsageError naming the place.
+ */
+async function openEvents(source, io) {
+  const stdin = source === undefined || source === "-";
+  let stream;
+  if (stdin) {
+    if (io.stdin.isTTY) io.stderr.write("reading events from standard input (end with Ctrl-D)\n");
+    stream = io.stdin;
+  } else {
+    try {
+      stream = (await open(source, "r")).createReadStream();
+    } catch (error) {
+      throw new UsageError(`cannot read events file ${source}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+    }
+  }
+  return (async function* () {
+    try {
+      yield* readEventStream(stream);
+    } catch (error) {
+      if (error instanceof InputError) throw new UsageError(`${stdin ? "standard input" : source}: ${error.message}`);
+      if (typeof error?.code === "string" && !stdin) throw new UsageError(`cannot read events file ${source}: ${error.message}`);
+      throw error;
+    } finally {
+      stream.destroy?.();
+    }
+  })();
 }
 
 function positiveInteger(value, option) {
@@ -190,16 +189,20 @@ function outputLine(item, outcome) {
   return { messageId, type, status: outcome.status, code: outcome.code, message: outcome.message, warnings: outcome.warnings ?? [] };
 }
 
-/** Writes lines in input order as soon as every earlier one is written. */
-function orderedWriter(io, count) {
-  const lines = new Array(count);
+/**
+ * Writes lines in input order as soon as every earlier one is written. `onWritten()` is called for each
+ * line written (the reader waits on it: at most a window of lines is ever held here).
+ */
+function orderedWriter(io, onWritten = () => {}) {
+  const lines = new Map();
   let next = 0;
   return (index, line) => {
-    lines[index] = line;
-    while (next < count && lines[next] !== undefined) {
-      io.stdout.write(`${lines[next]}\n`);
-      lines[next] = null;
+    lines.set(index, line);
+    while (lines.has(next)) {
+      io.stdout.write(`${lines.get(next)}\n`);
+      lines.delete(next);
       next++;
+      onWritten();
     }
   };
 }
@@ -210,7 +213,6 @@ async function runPlan({ values, positionals }, io) {
   if (!values.settings) throw new UsageError("plan needs --settings FILE");
   const settings = await readJsonFile(values.settings, "settings file");
   const account = values.account ? await readJsonFile(values.account, "account file") : undefined;
-  const events = await readEvents(positionals[0], io);
   const destination = await destinationFor(settings, {});
   const { createSimulator } = await import("./simulator.js");
   const simulator = createSimulator();
@@ -221,13 +223,17 @@ async function runPlan({ values, positionals }, io) {
       throw new UsageError(`account file ${values.account}: ${error.message}`);
     }
   }
+  const events = await openEvents(positionals[0], io);
   let failing = 0;
-  for (const item of events) {
-    const { outcome, requests } = await destination.plan(item.json, { account: simulator });
-    if (FAILING.has(outcome.status)) failing++;
-    io.stdout.write(`${JSON.stringify({ ...outputLine(item, outcome), requests })}\n`);
+  try {
+    for await (const item of events) {
+      const { outcome, requests } = await destination.plan(item.json, { account: simulator });
+      if (FAILING.has(outcome.status)) failing++;
+      io.stdout.write(`${JSON.stringify({ ...outputLine(item, outcome), requests })}\n`);
+    }
+  } finally {
+    await destination.close();
   }
-  await destination.close();
   return failing ? 1 : 0;
 }
 
@@ -248,7 +254,6 @@ async function runSend({ values, positionals }, io) {
       settings = { ...settings, oauthToken: oauth.accessToken };
     }
   }
-  const events = await readEvents(positionals[0], io);
   const destination = await destinationFor(settings, {
     timeoutMs,
     ...(oauth
@@ -274,8 +279,18 @@ async function runSend({ values, positionals }, io) {
       : {}),
   });
 
-  const progress = progressReporter(io, events.length, () => destination.stats(), values.progress ? "always" : values["no-progress"] ? "never" : "auto");
-  const write = orderedWriter(io, events.length);
+  const events = await openEvents(positionals[0], io);
+
+  // Events stream in: the same order rules as deliverAll (one at a time per person, in input order;
+  // others up to `concurrency` at once), and at most WINDOW events read ahead of the output, so that
+  // memory stays bounded for any input size.
+  const progress = progressReporter(io, () => destination.stats(), values.progress ? "always" : values["no-progress"] ? "never" : "auto");
+  const window = new Limiter(Math.max(256, (concurrency ?? 8) * 32));
+  const slots = new Limiter(concurrency ?? 8);
+  const locks = new KeyedLocks();
+  const releases = [];
+  const write = orderedWriter(io, () => releases.shift()?.());
+  const inFlight = new Set();
   let failing = 0;
   let interrupts = 0;
   const onSignal = () => {
@@ -287,18 +302,39 @@ async function runSend({ values, positionals }, io) {
   };
   io.onSignal?.(onSignal);
   try {
-    await destination.deliverAll(
-      events.map((item) => item.json),
-      {
-        concurrency,
-        onOutcome: (outcome, index) => {
-          if (FAILING.has(outcome.status)) failing++;
-          write(index, JSON.stringify(outputLine(events[index], outcome)));
-          progress.tick();
-        },
-      },
-    );
+    let index = 0;
+    for await (const item of events) {
+      releases.push(await window.acquire());
+      const at = index++;
+      let keys = [];
+      try {
+        keys = eventKeys(item.event);
+      } catch {
+        // touches nobody: the engine refuses it
+      }
+      const lock = locks.acquire(keys);
+      const task = (async () => {
+        let release = null;
+        try {
+          await lock.ready;
+          release = await slots.acquire();
+          return await destination.deliver(item.json);
+        } finally {
+          release?.();
+          lock.release();
+        }
+      })().then((outcome) => {
+        if (FAILING.has(outcome.status)) failing++;
+        write(at, JSON.stringify(outputLine(item, outcome)));
+        progress.tick();
+      });
+      inFlight.add(task);
+      task.finally(() => inFlight.delete(task));
+      progress.read(index);
+    }
+    progress.inputEnded(index);
   } finally {
+    await Promise.allSettled([...inFlight]);
     io.offSignal?.(onSignal);
     progress.done();
     await destination.close();
@@ -306,10 +342,12 @@ async function runSend({ values, positionals }, io) {
   return failing ? 1 : 0;
 }
 
-/** The stderr progress line: events done, rate, retries, time left. */
-function progressReporter(io, total, stats, mode) {
+/** The stderr progress line: events done, rate, retries, time left (once the whole input is read). */
+function progressReporter(io, stats, mode) {
   const started = Date.now();
   let done = 0;
+  let total = null; // known once the input has been read to its end
+  let read = 0;
   let shown = false;
   let lastShown = 0;
   const tty = Boolean(io.stderr.isTTY);
@@ -317,10 +355,11 @@ function progressReporter(io, total, stats, mode) {
   const line = () => {
     const seconds = (Date.now() - started) / 1000;
     const rate = seconds > 0 ? done / seconds : 0;
-    const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
     const { retries } = stats();
+    if (total === null) return `${done}/${read}+ events (input still being read), ${rate.toFixed(1)} events/s, ${retries} retries`;
+    const left = rate > 0 ? Math.ceil((total - done) / rate) : null;
     const eta = done === total ? "done" : left === null ? "ETA –" : `ETA ${formatDuration(left)}`;
-    return `${done}/${total} events (${Math.floor((done / total) * 100)}%), ${rate.toFixed(1)} events/s, ${retries} retries, ${eta}`;
+    return `${done}/${total} events (${total ? Math.floor((done / total) * 100) : 100}%), ${rate.toFixed(1)} events/s, ${retries} retries, ${eta}`;
   };
   const show = (force = false) => {
     const now = Date.now();
@@ -333,14 +372,21 @@ function progressReporter(io, total, stats, mode) {
   };
   const timer = mode === "never" ? null : setInterval(() => show(), Math.min(interval, 1_000));
   timer?.unref?.();
-  if (mode === "always") show(true);
   return {
+    read(count) {
+      read = count;
+    },
+    inputEnded(count) {
+      total = count;
+      if (mode === "always" && !shown) show(true);
+    },
     tick() {
       done++;
       show();
     },
     done() {
       if (timer) clearInterval(timer);
+      if (total === null) total = read;
       if (shown || mode === "always") {
         shown = true;
         io.stderr.write(tty ? `\r\x1b[2K${line()}\n` : `${line()}\n`);

@@ -3,10 +3,10 @@
 // One log line per request (time, method, path, status, event count, duration: never a header, a body,
 // a query string or a write key). On SIGTERM/SIGINT the server stops accepting connections, lets the
 // deliveries in flight finish (their requests still get their answers), then exits.
-import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
+import { FileError, readJsonFile } from "./host/files.js";
 import { isMainModule } from "./host/main-module.js";
 
 const NAME = "zendesk-destination";
@@ -229,17 +229,12 @@ export async function serveCommand(argv, io = processIo()) {
     if (port > 65535) throw new UsageError(`--port must be a port number, got "${values.port}"`);
     const concurrency = positiveInteger(values.concurrency, "concurrency");
     const drainTimeoutMs = positiveInteger(values["drain-timeout"], "drain-timeout", { zero: true }) ?? 10_000;
-    let text;
-    try {
-      text = await readFile(values.settings, "utf8");
-    } catch (error) {
-      throw new UsageError(`cannot read settings file ${values.settings}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-    }
     let settings;
     try {
-      settings = JSON.parse(text);
+      settings = await readJsonFile(values.settings, "settings file");
     } catch (error) {
-      throw new UsageError(`settings file ${values.settings} is not valid JSON: ${error.message}`);
+      if (error instanceof FileError) throw new UsageError(error.message);
+      throw error;
     }
     try {
       running = await startServer({

@@ -130,12 +130,15 @@ describe("exit 2 and nothing sent", () => {
     });
   });
 
-  test("unreadable events: the line is named, nothing is sent, not even the good events before it", async () => {
+  test("unreadable events: the line is named, exit 2; input is streamed, so the events before it were handled, none after", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));
-      const broken = await run(["send", "--settings", settings, "-"], { input: `${JSON.stringify(identify(1))}\n{"type":"identify",\n` });
+      const broken = await run(["send", "--settings", settings, "-"], { input: `${JSON.stringify(identify(1))}\n{"type":"identify",\n}\n${JSON.stringify(identify(2))}\n` });
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /^zendesk-destination: standard input: the events are not valid JSON: expected a property name at line 3, column 1\n$/);
+      assert.deepEqual(broken.lines.map((line) => JSON.parse(line).status), ["delivered"]);
+      assert.deepEqual(server.simulator.state().users.map((user) => user.external_id), ["u-1"]);
+      server.simulator.reset();
       const empty = await run(["send", "--settings", settings], { input: "" });
       assert.equal(empty.code, 2);
       assert.equal(empty.stderr, "zendesk-destination: standard input: no events in the input\n");
