@@ -29,6 +29,7 @@ export const DEFAULTS = Object.freeze({
   dedupeWindowMs: 24 * 60 * 60 * 1000, // and for how long
   responseTimeoutMs: 8_000, // longest wait for outcomes before answering 503 (deliveries go on)
   retryAfterSeconds: 5, // Retry-After of a 503
+  maxRetryAfterSeconds: 60, // the most a 429 passes on from Zendesk's Retry-After (the host waits at most that, too)
   closeTimeoutMs: 10_000, // close(): grace for deliveries in progress
 });
 
@@ -253,7 +254,13 @@ export function createHandler(options = {}) {
 
   async function run(item) {
     const destination = await ready;
-    const lock = locks.acquire(eventKeys(item));
+    let keys = [];
+    try {
+      keys = eventKeys(item);
+    } catch {
+      // as in the library: an event that cannot be read touches nobody, and the engine refuses it
+    }
+    const lock = locks.acquire(keys);
     let release = null;
     try {
       await lock.ready;
@@ -290,13 +297,16 @@ export function createHandler(options = {}) {
       }
     }
     counters.events++;
+    // The handler failing on an event is a bug, not something a retry fixes: asking the client to retry
+    // would bring the same event back forever (and refuse every batch holding it). Like the library's
+    // engine failures, it ends internal_error, not retryable. Bad settings are fixed by the operator: retry.
     const task = run(item)
       .catch((error) => ({
         status: "failed",
         code: error?.code === "invalid_settings" ? "invalid_settings" : "internal_error",
         message: error?.code === "invalid_settings" ? error.message : `the handler failed on this event: ${error?.message ?? String(error)}`,
         warnings: [],
-        retryable: true,
+        retryable: error?.code === "invalid_settings",
       }))
       .then((outcome) => {
         if (id !== null && window) {
@@ -490,8 +500,8 @@ export function createHandler(options = {}) {
     const throttled = retry.some((line) => line.code === "rate_limited");
     let after = retryAfterSeconds;
     if (throttled) {
-      const hinted = retry.map((line) => /Retry-After: ([0-9.]+)/.exec(line.message)?.[1]).filter(Boolean).map(Number);
-      if (hinted.length) after = Math.max(1, Math.ceil(Math.max(...hinted)));
+      const hinted = retry.map((line) => Number(/Retry-After: ([0-9.]+)/.exec(line.message)?.[1])).filter(Number.isFinite);
+      if (hinted.length) after = Math.min(DEFAULTS.maxRetryAfterSeconds, Math.max(1, Math.ceil(Math.max(...hinted))));
     }
     return {
       response: json(

@@ -29,3 +29,23 @@ export function loadEngine(source) {
 export function engineMemoryBytes() {
   return exports?.memory?.buffer.byteLength ?? 0;
 }
+
+let instances = 0;
+
+/**
+ * A second, separate engine instance (its own linear memory), for replacing one that failed: after a trap
+ * an instance's memory is in an unknown state and is never used again. A fresh copy of the generated
+ * bindings module (a distinct module URL) holds the new instance; the compiled module is reused when
+ * `source` is one.
+ */
+export async function freshEngine(source) {
+  instances++;
+  const glue = await import(`./wasm/zendesk_destination.js?instance=${instances}`);
+  let moduleOrPath = source;
+  if (moduleOrPath === undefined && typeof process !== "undefined" && process.versions?.node) {
+    const { readFile } = await import("node:fs/promises");
+    moduleOrPath = await readFile(new URL("./wasm/zendesk_destination_bg.wasm", import.meta.url));
+  }
+  await glue.default(moduleOrPath === undefined ? undefined : { module_or_path: moduleOrPath });
+  return glue;
+}

@@ -17,6 +17,10 @@ export { eventKeys } from "./host/ordering.js";
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+// The most the host reads of one answer, after decompression. Zendesk's largest page (100 records) is a
+// few hundred KB; a body beyond this is a broken or hostile server, and reading it whole would take the
+// process's memory (gzip turns 0.5 MB on the wire into 200 MB) and trap the engine that parses it.
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
 /** Code of the outcome an event gets when the destination is closed before the event finished. */
@@ -39,6 +43,63 @@ class Cancelled extends Error {
   }
 }
 
+/** Ends the event with a host outcome (a redirect, an oversize answer): nothing the engine can decide. */
+class HostFailure extends Error {
+  constructor(code, message, { retryable = true } = {}) {
+    super(message);
+    this.name = "HostFailure";
+    this.code = code;
+    this.retryable = retryable;
+  }
+}
+
+/** The engine failed on this event (it threw or trapped); `instance` is the Destination that failed. */
+class EngineFailure extends Error {
+  constructor(cause, instance) {
+    super(String(cause?.message ?? cause));
+    this.name = "EngineFailure";
+    this.instance = instance;
+  }
+}
+
+/** An answer's body as text, reading at most `limit` bytes (decompressed); throws HostFailure beyond it. */
+async function readCapped(response, limit, describe) {
+  const tooLarge = () =>
+    new HostFailure("response_too_large", `${describe()} answered a body larger than ${limit} bytes (decompressed); the host reads at most that much of an answer, so the event was ended`);
+  const reader = response.body?.getReader?.();
+  if (!reader) {
+    // A fetch whose Response has no stream (some test doubles, old polyfills): read it, then check.
+    const text = typeof response.text === "function" ? await response.text() : "";
+    if (text.length > limit) throw tooLarge();
+    return text;
+  }
+  const decoder = new TextDecoder();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    parts.push(decoder.decode(value, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return parts.join("");
+}
+
+/** `https://proxy.example.com/zendesk/api/v2/users` → "/zendesk": the path a baseUrl puts before Zendesk's. */
+function pathPrefix(url) {
+  const path = new URL(url).pathname;
+  for (const marker of ["/api/v2/", "/oauth/"]) {
+    const at = path.indexOf(marker);
+    if (at >= 0) return path.slice(0, at);
+  }
+  return "";
+}
+
 function defaultSleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -58,6 +119,11 @@ function defaultSleep(ms, signal) {
 async function engineBindings(source) {
   const { loadEngine } = await import("./engine.js");
   return loadEngine(source);
+}
+
+async function freshEngineBindings(source) {
+  const { freshEngine } = await import("./engine.js");
+  return freshEngine(source);
 }
 
 function settingsError(thrown) {
@@ -117,11 +183,20 @@ export class ZendeskDestination {
   #planDestinations = new WeakMap();
   #stats = { events: 0, outcomes: {}, requests: 0, retries: 0, rateLimited: 0, timeouts: 0, networkErrors: 0, uncertain: 0, refreshes: 0 };
   #closed = null;
+  #maxResponseBytes;
+  #replaceEngine;
+  #replacing = null; // a trapped engine being replaced: later events wait for the new one
+  #failed = new WeakSet(); // Destinations whose engine instance failed: never used again
 
   constructor(engine, destination, settings, options = {}) {
     this.#engine = engine;
     this.#destination = destination;
     this.#settings = settings;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    if (!(this.#maxResponseBytes > 0)) throw new TypeError("options.maxResponseBytes must be a number > 0");
+    // After an engine failure the instance is not trusted again: a fresh one (its own memory) replaces
+    // it. An injected engine cannot be loaded twice: a new Destination of it is the best there is.
+    this.#replaceEngine = options.engine ? async () => options.engine : () => freshEngineBindings(options.wasm);
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== "function") throw new TypeError("options.fetch must be a function (no global fetch here)");
     // Browsers and Workers throw "Illegal invocation" when their fetch is called as another object's method.
@@ -191,15 +266,28 @@ export class ZendeskDestination {
       simulator = createSimulator(this.#planSimulatorOptions());
       if (account) simulator.seed(account);
     }
-    let destination = this.#planDestinations.get(simulator);
-    if (!destination) {
-      destination = new this.#engine.Destination(this.#settings);
-      this.#planDestinations.set(simulator, destination);
-    }
+    const destinationFor = async () => {
+      let destination = this.#planDestinations.get(simulator);
+      if (!destination || this.#failed.has(destination)) {
+        if (this.#replacing) await this.#replacing;
+        destination = new this.#engine.Destination(this.#settings);
+        this.#planDestinations.set(simulator, destination);
+      }
+      return destination;
+    };
     const requests = [];
-    const outcome = await this.#converse(event, destination, async (request) => {
-      const response = await simulator.handle({ ...request, headers: { ...request.headers } });
-      const answer = { status: response.status, headers: { ...(response.headers ?? {}) }, body: response.body ?? "" };
+    const outcome = await this.#converse(event, destinationFor, async (request) => {
+      // A baseUrl with a path (a proxy: https://proxy.example.com/zendesk) puts it before Zendesk's paths;
+      // the simulated account is Zendesk itself, so it gets the path without it, and its answers' own
+      // URLs (next_page, url) get it back, as the proxy's would.
+      const prefix = pathPrefix(request.url);
+      const url = new URL(request.url);
+      const inner = prefix ? `${url.origin}${url.pathname.slice(prefix.length)}${url.search}` : request.url;
+      const response = await simulator.handle({ ...request, url: inner, headers: { ...request.headers } });
+      const restore = (text) => (prefix && typeof text === "string" ? text.split(`${url.origin}/api/v2/`).join(`${url.origin}${prefix}/api/v2/`) : text);
+      const headers = {};
+      for (const [key, value] of Object.entries(response.headers ?? {})) headers[key] = restore(value);
+      const answer = { status: response.status, headers, body: restore(response.body ?? "") };
       requests.push({ request: redactRequest(request), response: answer });
       return answer;
     });
@@ -230,7 +318,14 @@ export class ZendeskDestination {
       }
       this.#stopping.abort(new Cancelled());
       await all;
-      this.#destination.free?.();
+      await this.#replacing;
+      if (!this.#failed.has(this.#destination)) {
+        try {
+          this.#destination.free?.();
+        } catch {
+          // freeing is best effort; close() resolves regardless
+        }
+      }
     })();
     return this.#closed;
   }
@@ -271,7 +366,10 @@ export class ZendeskDestination {
         return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
       }
       try {
-        return this.#count(await this.#converse(event, this.#destination, (request, context) => this.#perform(request, context)));
+        return this.#count(await this.#converse(event, () => this.#liveDestination(), (request, context) => this.#perform(request, context)));
+      } catch (error) {
+        // #converse turns every failure into an outcome; this is the last guard of "never rejects".
+        return this.#count(hostOutcome("internal_error", `the host failed on this event: ${error?.message ?? String(error)}`, { retryable: false }));
       } finally {
         release?.();
         lock.release();
@@ -289,38 +387,97 @@ export class ZendeskDestination {
     return outcome;
   }
 
-  /** Runs one engine conversation; `perform(request, context)` answers each request. */
-  async #converse(event, destination, perform) {
+  /**
+   * Runs one engine conversation; `perform(request, context)` answers each request. `destinationFor()`
+   * resolves to the engine Destination to use.
+   */
+  async #converse(event, destinationFor, perform) {
     let input;
     try {
       input = typeof event === "string" ? event : stringify(event);
     } catch (error) {
-      // A cyclic object, a throwing getter or toJSON: not an event, and not a reason to reject (or, through
-      // an unhandled rejection, to end the process).
+      // A cyclic object, a throwing getter or toJSON, a number JSON cannot hold: not an event, and not a
+      // reason to reject (or, through an unhandled rejection, to end the process).
       return hostOutcome("invalid_event", `the event cannot be read as JSON: ${error?.message ?? String(error)}`, { status: "invalid", retryable: false });
     }
     const context = { warnings: [], sent: 0 };
+    let destination = null;
     let conversation;
+    // Every call into the engine goes through here: a throw (a trap) marks the instance failed.
+    const engine = (call) => {
+      if (this.#failed.has(destination)) throw new EngineFailure("the engine failed on another event and was replaced", null);
+      try {
+        return call();
+      } catch (error) {
+        throw new EngineFailure(error, destination);
+      }
+    };
     try {
-      conversation = destination.begin(input, this.#now());
-      let step = conversation.step();
+      destination = await destinationFor();
+      conversation = engine(() => destination.begin(input, this.#now()));
+      let step = engine(() => conversation.step());
       while (step.kind === "request") {
         const answer = await perform(step.request, context);
-        step = conversation.respond(answer);
+        step = engine(() => conversation.respond(answer));
       }
       const outcome = { ...step.outcomes[0] };
       if (context.warnings.length) outcome.warnings = [...(outcome.warnings ?? []), ...context.warnings];
       return outcome;
     } catch (error) {
+      const landed = context.sent > 0 ? ` ${context.sent} request(s) had been sent and may have landed.` : "";
       if (error instanceof Cancelled) {
-        const landed = context.sent > 0 ? ` ${context.sent} request(s) had been sent and may have landed.` : "";
         return hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`, { warnings: context.warnings });
       }
+      if (error instanceof HostFailure) return hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable, warnings: context.warnings });
+      if (error instanceof EngineFailure && error.instance === null) {
+        // Not this event's fault: another event broke the engine instance this one was using.
+        return hostOutcome("internal_error", `the engine failed on another event and was replaced while this event was in progress; retry it.${landed}`, { warnings: context.warnings });
+      }
       this.#log({ type: "engine_error", message: String(error?.message ?? error) });
-      return hostOutcome("internal_error", `the engine failed on this event: ${error?.message ?? String(error)}`, { retryable: false });
+      if (error instanceof EngineFailure) this.#engineFailed(error.instance);
+      return hostOutcome("internal_error", `the engine failed on this event: ${error?.message ?? String(error)}.${landed}`, { retryable: false, warnings: context.warnings });
     } finally {
-      conversation?.free?.();
+      // A failed instance is never called again, not even to free (that would throw, too).
+      if (conversation && !this.#failed.has(destination)) {
+        try {
+          conversation.free?.();
+        } catch {
+          // freeing is best effort; the outcome stands
+        }
+      }
     }
+  }
+
+  // ---- engine failures ----
+
+  /** The Destination for the next event: a replacement once the current one has failed. */
+  async #liveDestination() {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.#replacing) await this.#replacing;
+      if (!this.#failed.has(this.#destination)) return this.#destination;
+      this.#engineFailed(this.#destination);
+    }
+    throw new HostFailure("internal_error", "the engine failed earlier and could not be replaced");
+  }
+
+  /** Marks `destination` failed; when it is the one events use, starts replacing its engine instance. */
+  #engineFailed(destination) {
+    if (!destination) return;
+    this.#failed.add(destination);
+    if (destination !== this.#destination || this.#replacing) return;
+    this.#replacing = (async () => {
+      try {
+        const engine = await this.#replaceEngine();
+        const replacement = new engine.Destination(this.#settings);
+        this.#engine = engine;
+        this.#destination = replacement;
+        this.#log({ type: "engine_replaced" });
+      } catch (error) {
+        this.#log({ type: "engine_error", message: `the engine could not be replaced: ${String(error?.message ?? error)}` });
+      } finally {
+        this.#replacing = null;
+      }
+    })();
   }
 
   // ---- one request: pacing, retries, OAuth ----
@@ -349,10 +506,10 @@ export class ZendeskDestination {
       if (kind === "done") return this.#forEngine(answer);
       if (kind === "uncertain") {
         this.#stats.uncertain++;
-        const what = answer.error === "timeout" ? "timed out" : "lost its connection";
+        const what = answer.status !== 0 ? `was answered ${answer.status} (which does not say whether it landed)` : answer.error === "timeout" ? "timed out" : "lost its connection";
         const warning = `${request.method} ${new URL(request.url).pathname} ${what} and was not retried: it writes a new record each time, and it may have landed`;
         context.warnings.push(warning);
-        this.#log({ type: "not_retried", method: request.method, url: request.url, error: answer.error, attempt });
+        this.#log({ type: "not_retried", method: request.method, url: request.url, ...(answer.status ? { status: answer.status } : { error: answer.error }), attempt });
         return this.#forEngine(answer);
       }
 
@@ -394,7 +551,7 @@ export class ZendeskDestination {
     return { status: answer.status, headers: answer.headers, body: answer.body };
   }
 
-  /** One HTTP exchange with a timeout. Never rejects except with Cancelled when the destination stops. */
+  /** One HTTP exchange with a timeout. Rejects only with Cancelled (the destination stops) or HostFailure (a redirect, an oversize answer). */
   async #fetchOnce(request) {
     if (this.#stopping.aborted) throw new Cancelled();
     const controller = new AbortController();
@@ -417,7 +574,27 @@ export class ZendeskDestination {
         headers: request.headers,
         body: request.body ?? undefined,
         signal: controller.signal,
+        // Zendesk's API does not redirect. Following one would hand the request (personal data, the
+        // credentials, an OAuth refresh token) to whatever host the Location names.
+        redirect: "manual",
       });
+      const describe = () => `${request.method} ${new URL(request.url).pathname}`;
+      // "manual" gives the 3xx itself in Node and edge runtimes, an opaque redirect (status 0) in browsers.
+      if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
+        response.body?.cancel?.().catch(() => {});
+        const location = response.headers?.get?.("location");
+        let where = "";
+        try {
+          if (location) where = ` to ${new URL(location, request.url).origin}`;
+        } catch {
+          // an unreadable Location: the status says enough
+        }
+        this.#log({ type: "response", method: request.method, url: request.url, status: response.status || 302, redirect: true, durationMs: this.#now() - started });
+        throw new HostFailure(
+          "redirected",
+          `${describe()} was answered with a redirect (${response.status || "opaque"}${where}), which the host never follows: Zendesk's API does not redirect, so baseUrl (or a proxy in front of it) is wrong`,
+        );
+      }
       const headers = {};
       response.headers.forEach((value, key) => {
         headers[key] = value;
@@ -428,10 +605,14 @@ export class ZendeskDestination {
         body = await new Promise((resolve, reject) => {
           if (controller.signal.aborted) return reject(controller.signal.reason);
           controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-          response.text().then(resolve, reject);
+          readCapped(response, this.#maxResponseBytes, describe).then(resolve, reject);
         });
       } catch (error) {
         if (reason === "cancelled") throw error;
+        if (error instanceof HostFailure) {
+          this.#log({ type: "response", method: request.method, url: request.url, status: response.status, error: error.code, durationMs: this.#now() - started });
+          throw error;
+        }
         // The status arrived, so Zendesk's answer is known: the request is not repeated on account of the
         // body (a 2xx has landed). The engine gets the status with an empty body.
         this.#log({ type: "body_lost", method: request.method, url: request.url, status: response.status, error: reason ?? "network" });
@@ -442,6 +623,7 @@ export class ZendeskDestination {
       return answer;
     } catch (error) {
       if (reason === "cancelled") throw new Cancelled();
+      if (error instanceof HostFailure) throw error;
       const code = error?.cause?.code ?? error?.code;
       const answer = reason === "timeout" ? { status: 0, error: "timeout" } : { status: 0, error: "network", sent: !NOT_SENT_CODES.has(code) };
       if (reason === "timeout") this.#stats.timeouts++;
