@@ -212,6 +212,13 @@ fn credentials(map: &Map<String, Value>, errors: &mut Vec<SettingsError>) -> Opt
                 errors.push(problem(key, format!("{key} must not be empty")));
             } else if v.chars().any(char::is_control) {
                 errors.push(problem(key, format!("{key} contains a line break or another control character")));
+            } else if key == "oauthToken" && !v.bytes().all(|b| b.is_ascii_graphic()) {
+                // It goes into the Authorization header as is (email and password are base64-encoded):
+                // fetch refuses a header with other characters, and every event would fail.
+                errors.push(problem(
+                    key,
+                    "oauthToken contains a character an HTTP header cannot carry (a space, a letter outside ASCII, an emoji): only visible ASCII characters are allowed",
+                ));
             }
         }
     }
@@ -319,9 +326,7 @@ fn check_base_url(raw: &str) -> Result<String, String> {
             None => authority,
         }
     };
-    let host_ok = host.starts_with('[')
-        || (!host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
-    if !host_ok {
+    if !valid_host(host) {
         return Err(format!("baseUrl `{shown}` has no valid host"));
     }
     if scheme == "http" && !is_loopback(host) {
@@ -330,6 +335,40 @@ fn check_base_url(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("{scheme}://{authority}{}", path.trim_end_matches('/')))
+}
+
+/// A host every URL parser accepts: a bracketed IPv6 address, a dotted IPv4 address, or DNS labels
+/// (letters, digits, inner hyphens, at most 63 each, 253 in all). A name whose last label is a number
+/// is read as an IPv4 address by URL parsers (`https://1.2.3.999` is no URL), so it must be one.
+fn valid_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[') {
+        return inner.strip_suffix(']').is_some_and(|address| address.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |label: &&str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if !labels.iter().all(label_ok) {
+        return false;
+    }
+    let last = labels[labels.len() - 1];
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || (last.len() > 1 && last[..2].eq_ignore_ascii_case("0x") && last[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+    !numeric || is_dotted_ipv4(name)
+}
+
+fn is_dotted_ipv4(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok())
 }
 
 fn is_port(s: &str) -> bool {

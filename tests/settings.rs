@@ -73,6 +73,11 @@ fn credentials_are_exactly_one_kind_and_never_echoed() {
         (json!({"subdomain": "acme", "oauthToken": "t", "password": "x"}), "password", "contradictory credentials"),
         (json!({"subdomain": "acme", "email": "a@b.co", "password": secret}), "password", "control character"),
         (json!({"subdomain": "acme", "oauthToken": "tok\n"}), "oauthToken", "control character"),
+        // Characters a header cannot carry: every event would end zendesk_unavailable ("network").
+        (json!({"subdomain": "acme", "oauthToken": "tok\u{1F600}"}), "oauthToken", "HTTP header cannot carry"),
+        (json!({"subdomain": "acme", "oauthToken": "tok\u{2028}x"}), "oauthToken", "HTTP header cannot carry"),
+        (json!({"subdomain": "acme", "oauthToken": "tok en"}), "oauthToken", "HTTP header cannot carry"),
+        (json!({"subdomain": "acme", "oauthToken": "tokén"}), "oauthToken", "HTTP header cannot carry"),
         (json!({"subdomain": "acme", "oauthToken": ""}), "oauthToken", "must not be empty"),
         (json!({"subdomain": "acme", "email": "a:b@c.d", "password": "x"}), "email", "must not contain `:`"),
         (json!({"subdomain": "acme", "oauthToken": 5}), "oauthToken", "must be a string"),
@@ -98,6 +103,9 @@ fn base_url_is_https_or_loopback_http() {
         ("http://127.12.0.9:80/", "http://127.12.0.9:80"),
         ("http://localhost:3000", "http://localhost:3000"),
         ("http://[::1]:8080", "http://[::1]:8080"),
+        ("https://[2001:db8::1]:8443/zd", "https://[2001:db8::1]:8443/zd"),
+        ("https://10.1.2.3", "https://10.1.2.3"),
+        ("https://proxy-1.example.co.uk.", "https://proxy-1.example.co.uk."),
     ] {
         let s = Settings::from_value(&with("baseUrl", json!(url))).unwrap_or_else(|e| panic!("{url}: {e:?}"));
         assert_eq!(s.base_url, normalized);
@@ -112,6 +120,15 @@ fn base_url_is_https_or_loopback_http() {
         ("https://host/?q=1", "query or fragment"),
         ("https://host:99999", "invalid port"),
         ("https://", "no valid host"),
+        // Hosts no URL parser accepts: every event would end internal_error ("Invalid URL").
+        ("https://[zz]", "no valid host"),
+        ("https://[1:2:3]", "no valid host"),
+        ("https://[::1", "unclosed"),
+        ("https://a..b", "no valid host"),
+        ("https://-a.com", "no valid host"),
+        ("https://1.2.3.999", "no valid host"),
+        ("https://example.123", "no valid host"),
+        ("https://a.0x1f", "no valid host"),
     ] {
         let found = errors(with("baseUrl", json!(url)));
         assert!(found.iter().any(|(k, m)| k == "baseUrl" && m.contains(expected)), "{url}: {found:?}");
