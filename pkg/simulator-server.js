@@ -7,7 +7,10 @@
 //   localhost port can read them.
 // - CORS on Zendesk paths mimics Zendesk: preflights are answered, but an actual answer carries
 //   Access-Control-Allow-Origin only for Bearer (OAuth) requests, and never on 403 or 429.
+// - Only this machine (./host/loopback.js): a Host that does not name this server, or a request from a
+//   page outside loopback, gets 403 and changes nothing. (A guard of the local tool, not Zendesk's.)
 import http from "node:http";
+import { refusal } from "./host/loopback.js";
 import { createSimulator, parseJsonExact } from "./simulator.js";
 
 const CONTROL_PREFIX = "/__simulator/";
@@ -21,8 +24,14 @@ export async function startSimulatorServer(options = {}) {
   const { port = 0, host = "127.0.0.1", simulator: existing, ...simulatorOptions } = options;
   const simulator = existing ?? createSimulator(simulatorOptions);
   const delayedAnswers = new Set(); // timers of answers still waiting out their delayMs
+  const ports = new Set(); // the ports whose Host this server answers: its own, and forwarders'
 
   const server = http.createServer((req, res) => {
+    const refused = refusal(req.headers, ports);
+    if (refused) {
+      req.resume();
+      return send(res, 403, { "content-type": "application/json", connection: "close" }, JSON.stringify({ error: "Forbidden", description: refused }));
+    }
     readBody(req)
       .then((body) => route(req, res, body))
       .catch((error) => {
@@ -60,11 +69,15 @@ export async function startSimulatorServer(options = {}) {
   }
 
   function control(req, res, action, body) {
-    const cors = {
-      "access-control-allow-origin": "*",
-      "access-control-allow-methods": "GET, POST, OPTIONS",
-      "access-control-allow-headers": "Content-Type",
-    };
+    // Only loopback origins get this far: the page's own origin is named, never "*".
+    const cors = req.headers.origin
+      ? {
+          "access-control-allow-origin": req.headers.origin,
+          "access-control-allow-methods": "GET, POST, OPTIONS",
+          "access-control-allow-headers": "Content-Type",
+          vary: "Origin",
+        }
+      : {};
     const json = { ...cors, "content-type": "application/json; charset=utf-8" };
     if (req.method === "OPTIONS") return send(res, 204, cors, "");
     if (req.method === "GET" && action === "state") return send(res, 200, json, simulator.stateJson()); // exact ids
@@ -114,11 +127,16 @@ export async function startSimulatorServer(options = {}) {
     });
   });
   const boundPort = server.address().port;
+  ports.add(boundPort);
 
   return {
     url: `http://${host}:${boundPort}`,
     port: boundPort,
     simulator,
+    /** Also answer requests whose Host names `port`: a server on this machine that forwards to this one. */
+    allowPort(port) {
+      ports.add(port);
+    },
     close() {
       for (const timer of delayedAnswers) clearTimeout(timer);
       delayedAnswers.clear();

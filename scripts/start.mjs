@@ -18,6 +18,7 @@ import http from "node:http";
 import { createReadStream, realpathSync, statSync } from "node:fs";
 import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { refusal } from "../pkg/host/loopback.js";
 import { startSimulatorServer } from "../pkg/simulator-server.js";
 
 export const DEFAULT_PORT = 8080;
@@ -50,7 +51,15 @@ const MIME = {
  */
 export async function startPreview({ port = DEFAULT_PORT, strictPort = false, simulatorPort = 0, simulatorOptions = {} } = {}) {
   const simulatorServer = await startSimulatorServer({ ...simulatorOptions, port: simulatorPort, host: HOST });
+  const ports = new Set();
   const server = http.createServer((req, res) => {
+    // Only this machine: a foreign page (or a DNS-rebound name) gets 403 (pkg/host/loopback.js).
+    const refused = refusal(req.headers, ports);
+    if (refused) {
+      req.resume();
+      res.writeHead(403, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+      return res.end(`forbidden: ${refused}\n`);
+    }
     handle(req, res, simulatorServer.port).catch((error) => {
       if (res.headersSent) return res.destroy();
       res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
@@ -67,6 +76,8 @@ export async function startPreview({ port = DEFAULT_PORT, strictPort = false, si
     }
     bound = await listen(server, 0);
   }
+  ports.add(bound);
+  simulatorServer.allowPort(bound); // requests forwarded to it keep this server's Host
   const url = `http://${HOST}:${bound}/`;
   server.preview = { url, simulatorUrl: simulatorServer.url };
   let closing = null;
@@ -96,6 +107,7 @@ export async function startPreview({ port = DEFAULT_PORT, strictPort = false, si
       return res.end("method not allowed");
     }
     if (path === "/config.json") {
+      // The Host was checked above: a loopback name with this port, never a foreign one.
       const origin = `http://${req.headers.host ?? `${HOST}:${bound}`}`;
       const body = JSON.stringify({ simulatorUrl: simulatorServer.url, zendeskUrl: origin });
       res.writeHead(200, { "content-type": MIME[".json"], "cache-control": "no-store", "content-length": Buffer.byteLength(body) });

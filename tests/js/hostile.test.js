@@ -2,7 +2,7 @@
 // crafted event can do to the host, the edge handler and the CLI. Real engine, real fetch, real sockets on
 // 127.0.0.1; every server is closed after its test.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
+import http, { createServer } from "node:http";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { createHandler } from "../../pkg/edge.js";
@@ -10,6 +10,7 @@ import { freshEngine, loadEngine } from "../../pkg/engine.js";
 import { stringify } from "../../pkg/host/json.js";
 import { createDestination, validateSettings } from "../../pkg/index.js";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
+import { startPreview } from "../../scripts/start.mjs";
 
 const SECRET = "s3cret-token-value";
 const settingsFor = (baseUrl, extra = {}) => ({ subdomain: "acme", email: "agent@acme.test/token", password: SECRET, baseUrl, ...extra });
@@ -136,6 +137,50 @@ describe("3. at most once means at most once", () => {
       assert.equal(destination.stats().uncertain, 1);
     });
   }
+});
+
+/** A raw request with any Host and headers (fetch would not send a foreign Host). */
+function raw(port, { method = "GET", path = "/", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("4. npm start's preview server answers only this machine", () => {
+  test("a foreign Origin or Host is refused (also for what it forwards to the simulator); /config.json never reflects a foreign Host", async (t) => {
+    const preview = await startPreview({ port: 0 });
+    t.after(() => preview.close());
+    preview.simulator.seed({ users: [{ name: "Kept", email: "kept@example.com" }] });
+    const port = preview.port;
+    for (const attempt of [
+      { path: "/config.json", headers: { host: `evil.example:${port}` } },
+      { path: "/config.json", headers: { host: `127.0.0.1:${port + 1}` } },
+      { path: "/", headers: { host: "attacker.example" } },
+      { method: "POST", path: "/__simulator/reset", headers: { origin: "https://evil.example", "content-type": "text/plain" } },
+      { path: "/__simulator/state", headers: { host: `evil.example:${port}` } },
+      { path: "/__simulator/state", headers: { origin: "https://evil.example" } },
+      { path: "/api/v2/users/search?query=kept", headers: { origin: "https://evil.example", authorization: "Bearer x" } },
+    ]) {
+      const answer = await raw(port, attempt);
+      assert.equal(answer.status, 403, JSON.stringify(attempt));
+      assert.equal(answer.headers["access-control-allow-origin"], undefined);
+      assert.doesNotMatch(answer.body, /evil\.example:|Kept/);
+    }
+    assert.deepEqual(preview.simulator.state().users.map((u) => u.name), ["Kept"]);
+    const config = await raw(port, { path: "/config.json", headers: { host: `localhost:${port}` } });
+    assert.equal(config.status, 200);
+    assert.equal(JSON.parse(config.body).zendeskUrl, `http://localhost:${port}`);
+    // Forwarded requests keep the preview's Host, which the simulator accepts.
+    const state = await raw(port, { path: "/__simulator/state", headers: { host: `127.0.0.1:${port}` } });
+    assert.equal(state.status, 200);
+    assert.equal(JSON.parse(state.body).users[0].name, "Kept");
+  });
 });
 
 describe("5. settings that would fail every event are refused, naming the key", () => {

@@ -1,5 +1,6 @@
 // The simulator over real HTTP on 127.0.0.1: Zendesk paths, the /__simulator/ control endpoints,
 // delays and dropped connections, and Zendesk-like CORS.
+import http from "node:http";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
@@ -52,14 +53,14 @@ test("/__simulator/ endpoints: seed, state, log and reset, without auth and with
     }),
   });
   assert.equal(seeded.status, 200);
-  assert.equal(seeded.headers.get("access-control-allow-origin"), "*");
+  assert.equal(seeded.headers.get("access-control-allow-origin"), null, "no Origin, no CORS header (never *)");
   const records = await seeded.json();
   assert.equal(records.users.length, 2);
   assert.equal(typeof records.users[0].id, "string", "ids beyond 2^53 come back as decimal strings from seed");
 
   const state = await control("state");
   assert.equal(state.status, 200);
-  assert.equal(state.headers.get("access-control-allow-origin"), "*");
+  assert.equal(state.headers.get("access-control-allow-origin"), null);
   const stateText = await state.text();
   assert.match(stateText, /"id":9007199254740993,/, "state JSON keeps big ids exact");
   assert.equal(JSON.parse(stateText).organizations[0].name, "Initech");
@@ -73,7 +74,7 @@ test("/__simulator/ endpoints: seed, state, log and reset, without auth and with
 
   const preflight = await control("state", { method: "OPTIONS", headers: { origin: "http://localhost:5173", "access-control-request-method": "GET" } });
   assert.equal(preflight.status, 204);
-  assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "http://localhost:5173", "a page on another loopback port may read it");
 
   const badSeed = await control("seed", { method: "POST", body: JSON.stringify({ users: [{ email: "no-name@example.com" }] }) });
   assert.equal(badSeed.status, 400);
@@ -155,4 +156,58 @@ test("serves an existing simulator and several servers can run side by side", as
   });
   const found = await fetch(`${second.url}/api/v2/organizations/search?external_id=S`, { headers: jsonHeaders() });
   assert.equal((await found.json()).count, 1);
+});
+
+/** A raw request with any Host and headers (fetch would not send a foreign Host). */
+function raw(port, { method = "GET", path = "/", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
+      let text = "";
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+test("only this machine: a foreign page or a DNS-rebound Host can neither read, seed nor reset the account (issue 13)", async (t) => {
+  const server = await serve(t);
+  server.simulator.seed({ users: [{ name: "Kept", email: "kept@example.com" }] });
+  const port = server.port;
+  const attempts = [
+    // a page on another site: a text/plain POST needs no preflight
+    { method: "POST", path: "/__simulator/reset", headers: { origin: "https://evil.example", "content-type": "text/plain" } },
+    { method: "POST", path: "/__simulator/seed", headers: { origin: "https://evil.example", "content-type": "text/plain" }, body: '{"users":[{"name":"Evil","email":"e@evil.example"}]}' },
+    { path: "/__simulator/state", headers: { origin: "https://evil.example" } },
+    { path: "/__simulator/state", headers: { origin: "null" } },
+    { method: "OPTIONS", path: "/__simulator/state", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } },
+    { path: "/__simulator/state", headers: { "sec-fetch-site": "cross-site" } },
+    { method: "POST", path: "/api/v2/users/create_or_update", headers: { origin: "https://evil.example", authorization: "Bearer x", "content-type": "text/plain" }, body: '{"user":{"name":"Evil","email":"e@evil.example"}}' },
+    // DNS rebinding: the attacker's name resolving to 127.0.0.1, and a wrong port
+    { path: "/__simulator/state", headers: { host: `evil.example:${port}` } },
+    { method: "POST", path: "/__simulator/reset", headers: { host: `rebind.127.0.0.1.nip.io:${port}` } },
+    { path: "/__simulator/state", headers: { host: `127.0.0.1:${port + 1}` } },
+    { path: "/__simulator/state", headers: { host: "127.0.0.1" } },
+  ];
+  for (const attempt of attempts) {
+    const answer = await raw(port, attempt);
+    assert.equal(answer.status, 403, JSON.stringify(attempt));
+    assert.equal(answer.headers["access-control-allow-origin"], undefined);
+    assert.equal(JSON.parse(answer.body).error, "Forbidden");
+  }
+  assert.deepEqual(server.simulator.state().users.map((u) => u.name), ["Kept"]);
+  assert.equal(server.simulator.log().length, 0);
+
+  // Its own names still work, and a page on another loopback port is answered with its own origin.
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+    assert.equal((await raw(port, { path: "/__simulator/state", headers: { host } })).status, 200, host);
+  }
+  const local = await raw(port, { path: "/__simulator/state", headers: { origin: "http://localhost:5173", "sec-fetch-site": "same-site" } });
+  assert.equal(local.status, 200);
+  assert.equal(local.headers["access-control-allow-origin"], "http://localhost:5173");
+  // A server that forwards to it (npm start's preview) is allowed by port.
+  assert.equal((await raw(port, { path: "/__simulator/state", headers: { host: "127.0.0.1:1" } })).status, 403);
+  server.allowPort(1);
+  assert.equal((await raw(port, { path: "/__simulator/state", headers: { host: "127.0.0.1:1" } })).status, 200);
 });
