@@ -4,6 +4,7 @@
 // a query string or a write key). On SIGTERM/SIGINT the server stops accepting connections, lets the
 // deliveries in flight finish (their requests still get their answers), then exits.
 import { createServer } from "node:http";
+import { Server as NetServer } from "node:net";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
 import { FileError, readJsonFile } from "./host/files.js";
@@ -14,6 +15,19 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "up
 // A body beyond the request limit is read (and thrown away) up to this size, so that the 400 reaches a
 // client that is still sending; beyond it the connection is dropped.
 const DISCARD_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * What one client may hold of the server, as a public HTTP endpoint must bound it: slow or idle
+ * connections are cut, and there is a cap on how many are open (under the common limit of 1,024 open
+ * files, so that the process never runs out of them).
+ */
+export const CONNECTION_LIMITS = Object.freeze({
+  headersTimeoutMs: 10_000, // the request line and headers must arrive within this (else 408)
+  requestTimeoutMs: 30_000, // the whole request, body included (else 408)
+  keepAliveTimeoutMs: 5_000, // an idle kept-alive connection is closed after this
+  maxConnections: 512, // open connections; beyond it new ones are closed at once
+  shutdownLingerMs: 1_000, // after SIGTERM, kept-alive connections still get 503 + Retry-After this long
+});
 
 export const serveSummary = "receive Segment's HTTP Tracking API (analytics-node, analytics.js) and deliver to Zendesk";
 
@@ -29,7 +43,8 @@ is invalid (the body lists each outcome); 503 with Retry-After (429 when Zendesk
 failed in a way a retry can fix: the client keeps the events and retries, and events already delivered
 are not sent twice (de-duplication by messageId for 24 hours, up to 100,000 messageIds).
 Requests need a write key: HTTP Basic with the key as user name, or "writeKey" in the body (401 otherwise).
-Limits: 32 KB per event, 500 KB per request, 2,500 events per batch (400 beyond).
+Limits: 32 KB per event, 500 KB per request, 2,500 events per batch (400 beyond). Connections: headers
+within 10 s and the whole request within 30 s (408 otherwise), idle keep-alive 5 s, at most 512 open.
 
 Prints the URL on the first line of standard output and one line per request on standard error.
 SIGTERM or Ctrl-C stops accepting requests, finishes the deliveries in flight (at most --drain-timeout
@@ -92,7 +107,8 @@ function logLine({ method, path, status, events, durationMs }) {
  * @returns {Promise<{url: string, port: number, handler, server, drain(): Promise<void>, close(options?): Promise<void>}>}
  */
 export async function startServer(options = {}) {
-  const { port = 0, host = "127.0.0.1", logger, writeKey, writeKeys, onRequest, ...rest } = options;
+  const { port = 0, host = "127.0.0.1", logger, writeKey, writeKeys, onRequest, connectionLimits, ...rest } = options;
+  const bounds = { ...CONNECTION_LIMITS, ...(connectionLimits ?? {}) };
   const log = logger === false ? null : typeof logger === "function" ? logger : (line) => process.stderr.write(`${line}\n`);
   const infos = new WeakMap();
   const handler = createHandler({
@@ -107,7 +123,15 @@ export async function startServer(options = {}) {
   const limit = handler.limits.requestBytes;
 
   let base = "http://127.0.0.1";
-  const server = createServer(async (req, res) => {
+  let stopping = false; // close() began: every answer closes its connection
+  const serverOptions = {
+    headersTimeout: bounds.headersTimeoutMs,
+    requestTimeout: bounds.requestTimeoutMs,
+    keepAliveTimeout: bounds.keepAliveTimeoutMs,
+    // How often Node looks for connections past those timeouts (its default, 30 s, would let them linger).
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(bounds.headersTimeoutMs / 4))),
+  };
+  const server = createServer(serverOptions, async (req, res) => {
     const started = performance.now();
     const path = (req.url ?? "/").split("?")[0];
     let status = 500;
@@ -122,7 +146,7 @@ export async function startServer(options = {}) {
       response.headers.forEach((value, key) => {
         headers[key] = value;
       });
-      if (oversize) headers.connection = "close";
+      if (oversize || stopping) headers.connection = "close";
       const body = Buffer.from(await response.arrayBuffer());
       headers["content-length"] = String(body.length);
       res.writeHead(status, headers);
@@ -130,7 +154,7 @@ export async function startServer(options = {}) {
     } catch (error) {
       status = 500;
       if (!res.headersSent) {
-        res.writeHead(500, { "content-type": "application/json" });
+        res.writeHead(500, { "content-type": "application/json", ...(stopping ? { connection: "close" } : {}) });
         res.end(JSON.stringify({ success: false, error: "internal_error", message: String(error?.message ?? error) }));
       } else res.destroy();
     } finally {
@@ -143,6 +167,7 @@ export async function startServer(options = {}) {
       }
     }
   });
+  server.maxConnections = bounds.maxConnections;
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -168,14 +193,17 @@ export async function startServer(options = {}) {
      */
     close({ timeoutMs } = {}) {
       closed ??= (async () => {
-        const listening = new Promise((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections?.();
+        stopping = true;
+        // Stop listening, but keep the open keep-alive connections for now: a client may be sending its
+        // next request on one this very moment, and it must get 503 + Retry-After (so it keeps its events),
+        // not a broken pipe. (http.Server#close would drop them at once.) Every answer from now on closes
+        // its connection.
+        const listening = new Promise((resolve) => NetServer.prototype.close.call(server, () => resolve()));
         await handler.close(timeoutMs === undefined ? {} : { timeoutMs });
-        // The answers of the requests that were waiting are being written; give them a moment.
-        const grace = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
-        const idle = setInterval(() => server.closeIdleConnections?.(), 50);
-        await Promise.race([listening, grace]);
-        clearInterval(idle);
+        // The answers of the requests that were waiting are being written, and requests racing the
+        // shutdown on kept-alive connections are answered 503: give them a moment, then close the rest.
+        const linger = new Promise((resolve) => setTimeout(resolve, Math.max(bounds.shutdownLingerMs, 0)).unref());
+        await Promise.race([listening, linger]); // listening resolves once every connection has ended
         server.closeAllConnections?.();
         await listening;
       })();

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -311,5 +312,91 @@ describe("the serve command", () => {
     assert.deepEqual([response.status, body.error], [503, "retry"]);
     assert.deepEqual(body.events.map((e) => [e.messageId, e.status, e.code, e.retryable]), [["stuck-1", "failed", "cancelled", true]]);
     assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+});
+
+describe("a public endpoint under attack (issue 13)", () => {
+  /** A raw socket to the server; `send(text)` writes, `received()` is everything read so far. */
+  async function socket(t, url) {
+    const { port } = new URL(url);
+    const sock = net.connect(Number(port), "127.0.0.1");
+    t.after(() => sock.destroy());
+    await new Promise((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+    let text = "";
+    const closed = new Promise((resolve) => sock.on("close", resolve));
+    sock.on("data", (chunk) => (text += chunk));
+    sock.on("error", () => {});
+    return { sock, send: (data) => sock.write(data), received: () => text, closed };
+  }
+  const request = (body, key = WRITE_KEY) =>
+    `POST /v1/identify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Basic ${Buffer.from(`${key}:`).toString("base64")}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const identifyBody = (n) => JSON.stringify({ userId: `u-${n}`, messageId: `m-${n}`, traits: { name: `User ${n}`, email: `user${n}@example.com` } });
+
+  test("6. a settings file that is not JSON: the message names the place, never the file's text (the credential)", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    for (const [name, text] of [["a.json", '{"subdomain":"acme","email":"a@b.co/token","password":hunter2-secret}'], ["b.json", "hunter2-secret"], ["c.json", '{"password":"hunter2-secret",}']]) {
+      writeFileSync(join(dir, name), text);
+      const out = [];
+      const err = [];
+      const code = await serveCommand(["--settings", join(dir, name), "--write-key", "k"], { stdout: { write: (s) => out.push(s) }, stderr: { write: (s) => err.push(s) }, env: {} });
+      assert.equal(code, 2);
+      assert.match(err.join(""), new RegExp(`^zendesk-destination: settings file .*${name.replace(".", "\\.")} is not valid JSON: [a-z' ,:]+ at line \\d+, column \\d+\\n$`));
+      assert.doesNotMatch(err.join("") + out.join(""), /hunter2/);
+    }
+  });
+
+  test("12. a 500 KB body of many small JSON values without a write key is refused at once, and costs a legitimate request nothing", { timeout: 20_000 }, async (t) => {
+    const { sim, server } = await servers(t);
+    const flood = "1 ".repeat(250_000);
+    const attacks = Array.from({ length: 4 }, () => fetch(`${server.url}/v1/batch`, { method: "POST", headers: { "content-type": "text/plain" }, body: flood }));
+    const legit = fetch(`${server.url}/v1/identify`, { method: "POST", headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}` }, body: identifyBody(1) });
+    const answers = await Promise.all(attacks);
+    for (const answer of answers) {
+      assert.ok([400, 401].includes(answer.status), String(answer.status));
+      await answer.text();
+    }
+    assert.equal((await legit).status, 200);
+    assert.equal(sim.simulator.state().users.length, 1);
+  });
+
+  test("13. slow connections are cut (headers and body read times, idle keep-alive) and capped in number; legitimate requests then get through", { timeout: 20_000 }, async (t) => {
+    const { server } = await servers(t, { server: { connectionLimits: { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300, maxConnections: 6 } } });
+    // Slow headers: a byte at a time; a slow body; an idle kept-alive connection.
+    const slowHeaders = await Promise.all(Array.from({ length: 3 }, () => socket(t, server.url)));
+    for (const s of slowHeaders) s.send("P");
+    const slowBody = await socket(t, server.url);
+    slowBody.send(request(identifyBody(2)).slice(0, -10));
+    const idle = await socket(t, server.url);
+    idle.send(request(identifyBody(3)));
+    // The cap: the 7th connection is closed at once, answered nothing.
+    const extra = await socket(t, server.url);
+    const extraFilled = await socket(t, server.url);
+    await Promise.race([extra.closed, extraFilled.closed]);
+    // Every slow one is cut by the server (408 for the unfinished requests), the idle one after its answer.
+    await Promise.all([...slowHeaders, slowBody, idle].map((s) => s.closed));
+    for (const s of [...slowHeaders, slowBody]) assert.match(s.received(), /^HTTP\/1\.1 408 |^$/);
+    assert.match(idle.received(), /^HTTP\/1\.1 200 /);
+    const answer = await fetch(`${server.url}/v1/identify`, { method: "POST", headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString("base64")}` }, body: identifyBody(4) });
+    assert.equal(answer.status, 200);
+  });
+
+  test("14. after close() (SIGTERM), a new request on an open kept-alive connection gets 503 + Retry-After, not a broken pipe", { timeout: 20_000 }, async (t) => {
+    const { server } = await servers(t);
+    const kept = await socket(t, server.url);
+    kept.send(request(identifyBody(5)));
+    while (!/\r\n\r\n\{.*\}$/s.test(kept.received())) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.match(kept.received(), /^HTTP\/1\.1 200 /);
+    const before = kept.received().length;
+    const closing = server.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    kept.send(request(identifyBody(6)));
+    await kept.closed;
+    const second = kept.received().slice(before);
+    assert.match(second, /^HTTP\/1\.1 503 /);
+    assert.match(second, /\r\nretry-after: \d+\r\n/i);
+    assert.match(second, /\r\nconnection: close\r\n/i);
+    assert.match(second, /"error":"shutting_down"/);
+    await closing;
   });
 });
