@@ -242,7 +242,7 @@ export function parseEvents(text) {
  */
 export async function* readEventStream(chunks) {
   const scanner = new EventScanner();
-  const decoder = new TextDecoder();
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true }); // a BOM stays, read as whitespace, as in text
   for await (const chunk of chunks) {
     yield* scanner.push(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
   }

@@ -222,6 +222,32 @@ describe("send", () => {
     });
   });
 
+  test("input is streamed: plan and send answer the first events while standard input is still open (issue 13, item 11)", { timeout: 30_000 }, async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      for (const command of ["plan", "send"]) {
+        const child = spawn(process.execPath, [CLI, command, "--settings", settings, "-"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        const firstLine = new Promise((resolve) => child.stdout.on("data", (d) => {
+          stdout += d;
+          if (stdout.includes("\n")) resolve();
+        }));
+        const exited = new Promise((resolve) => child.on("close", resolve));
+        // One event of an array, then one NDJSON line: each is answered before the input ends.
+        child.stdin.write(`[${JSON.stringify(identify(10))}`);
+        await firstLine;
+        assert.equal(JSON.parse(stdout.split("\n")[0]).messageId, "m10", command);
+        child.stdin.write(`, ${JSON.stringify(identify(11))}]\n${JSON.stringify(identify(12))}\n`);
+        while (stdout.split("\n").filter(Boolean).length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(child.exitCode, null, "still running: standard input is open");
+        child.stdin.end();
+        assert.equal(await exited, 0);
+        assert.deepEqual(stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).messageId), ["m10", "m11", "m12"]);
+      }
+      assert.equal(server.simulator.state().users.length, 3);
+    });
+  });
+
   test("a progress line on stderr: events done, rate, retries, ETA", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));

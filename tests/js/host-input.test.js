@@ -101,3 +101,61 @@ test("redaction keeps the scheme only", () => {
   assert.deepEqual(redactHeaders({ Authorization: "Basic YWJj", Accept: "application/json" }), { Authorization: "Basic [redacted]", Accept: "application/json" });
   assert.deepEqual(redactHeaders({ authorization: "weird" }), { authorization: "[redacted]" });
 });
+
+// Property (issue 13, item 11): the streaming reader finds exactly what parsing the whole text finds — the
+// same events, or the same error at the same line and column — however the text is cut into chunks.
+test("property: readEventStream in any chunks = parseEvents = parsing the whole text at once", async () => {
+  const { readEventStream, mergeBatchItem } = await import("../../pkg/host/input.js");
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+  const reference = (text) => {
+    let values;
+    try {
+      values = parseValues(text);
+    } catch (error) {
+      return { error: `the events are not valid JSON: ${error.message}` };
+    }
+    if (!values.length) return { error: "no events in the input" };
+    const events = [];
+    for (const { value } of values) {
+      const list = Array.isArray(value) ? value : isObject(value) && Array.isArray(value.batch) ? value.batch.map((item) => mergeBatchItem(item, value)) : [value];
+      for (const event of list) events.push(stringify(event));
+    }
+    return events.length ? { events } : { error: "no events in the input (an empty array or batch)" };
+  };
+  let seed = 13;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pieces = ['{"a":1}', "[", "]", ",", " ", "\n", '"x\\"y"', "{", "}", ":", "1", "-2.5e3", "true", "nul", '{"batch":[{"m":1}],"context":{"c":2}}', '"', "\\", "1e400", '[{"b":[1,2]}]', "\r\n", "x", "é", "\uFEFF"];
+  for (let n = 0; n < 5_000; n++) {
+    let text = "";
+    for (let k = 1 + Math.floor(random() * 8); k > 0; k--) text += pieces[Math.floor(random() * pieces.length)];
+    const expected = reference(text);
+    let whole;
+    try {
+      whole = { events: parseEvents(text).map((e) => e.json) };
+    } catch (error) {
+      whole = { error: error.message };
+    }
+    assert.deepEqual(whole, expected, JSON.stringify(text));
+    const chunks = [];
+    for (let at = 0; at < text.length; ) {
+      const size = 1 + Math.floor(random() * 4);
+      chunks.push(random() < 0.5 ? text.slice(at, at + size) : new TextEncoder().encode(text.slice(at, at + size)));
+      at += size;
+    }
+    const streamed = { events: [] };
+    try {
+      for await (const item of readEventStream(chunks)) streamed.events.push(item.json);
+    } catch (error) {
+      // the events before the problem came first; the error is the same
+      assert.deepEqual(streamed.events, (expected.events ?? streamed.events).slice(0, streamed.events.length));
+      streamed.error = error.message;
+      delete streamed.events;
+    }
+    assert.deepEqual(streamed, expected, JSON.stringify(text));
+  }
+});

@@ -391,3 +391,41 @@ describe("10. numbers beyond the double range never become null", () => {
     assert.equal(user.user_fields.score, "7");
   });
 });
+
+describe("properties (issue 13)", () => {
+  // Random events whose values are what any JSON client can send: objects with keys named like Object's
+  // methods, numbers beyond the double range, big integers, nesting. Through the edge handler each ends as
+  // the library says, and none is answered "retry" (Segment's clients would resend it forever).
+  test("property: crafted events end the same through the edge as through the library, never retryable", async (t) => {
+    const sim = await simulator(t);
+    const settings = settingsFor(sim.url, { events: ["Order Completed"] });
+    const handler = createHandler({ settings, writeKeys: "wk", dedupe: false });
+    t.after(() => handler.close({ timeoutMs: 0 }));
+    const library = await createDestination(settings);
+    let seed = 9;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = (list) => list[Math.floor(random() * list.length)];
+    const hostileKeys = ["toString", "valueOf", "toJSON", "__proto__", "constructor", "hasOwnProperty", "text", "then"];
+    const leaf = () => pick(['"x"', "1", "1e400", "-1e400", "12345678901234567891", "null", "true", "[]", "{}", '"user9@example.com"', "1e-400"]);
+    const hostile = (depth) => (depth > 2 || random() < 0.4 ? leaf() : `{${Array.from({ length: 1 + Math.floor(random() * 3) }, () => `"${pick(hostileKeys)}":${hostile(depth + 1)}`).join(",")}}`);
+    const slot = () => (random() < 0.5 ? hostile(0) : leaf());
+    for (let n = 0; n < 60; n++) {
+      const type = pick(["identify", "track", "group"]);
+      const text = `{"type":"${type}","messageId":"p${n}","userId":${slot()},"groupId":${slot()},"event":"Order Completed","traits":{"name":"P ${n}","email":${slot()},"score":${slot()},"company":{"id":${slot()}}},"properties":{"email":${slot()},"total":${slot()}}}`;
+      const expected = await library.deliver(text);
+      const response = await handler(new Request("http://edge.test/v1/batch", { method: "POST", headers: { authorization: `Basic ${btoa("wk:")}` }, body: `{"batch":[${text}]}` }));
+      const body = await response.json();
+      assert.equal(response.status, 200, `${text} → ${JSON.stringify(body)}`);
+      assert.equal(body.events[0].status, expected.status, text);
+      assert.equal(body.events[0].code, expected.code, text);
+      assert.equal(body.events[0].retryable, false, text);
+      if (/[-]?1e400/.test(text)) assert.notEqual(expected.status, "delivered", text);
+    }
+    await library.close();
+  });
+});
