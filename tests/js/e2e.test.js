@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createDestination } from "../../pkg/index.js";
@@ -156,6 +157,49 @@ describe("plan matches send", () => {
       for (const { request } of plannedRequests) assert.equal(request.headers.Authorization, "Basic [redacted]");
       assert.ok(!planned.stdout.includes(Buffer.from("agent@acme.test/token:x").toString("base64")));
     } finally {
+      await server.close();
+    }
+  });
+
+  test("through a proxy with a path prefix (baseUrl …/zendesk), plan predicts what send does (issue 13, item 7)", async () => {
+    const server = await startSimulatorServer({});
+    // A reverse proxy: /zendesk/… → the simulator, URLs in its answers rewritten back under /zendesk.
+    const proxy = http.createServer(async (req, res) => {
+      const chunks = [];
+      for await (const chunk of req) chunks.push(chunk);
+      if (!req.url.startsWith("/zendesk/")) return res.writeHead(404).end();
+      const upstream = await new Promise((resolve, reject) => {
+        const forwarded = http.request({ host: "127.0.0.1", port: server.port, method: req.method, path: req.url.slice("/zendesk".length), headers: { ...req.headers } }, resolve);
+        forwarded.on("error", reject);
+        forwarded.end(Buffer.concat(chunks));
+      });
+      let body = "";
+      for await (const chunk of upstream) body += chunk;
+      body = body.split(`${origin}/api/v2/`).join(`${origin}/zendesk/api/v2/`);
+      const headers = { ...upstream.headers, "content-length": Buffer.byteLength(body) };
+      delete headers["transfer-encoding"];
+      res.writeHead(upstream.statusCode, headers).end(body);
+    });
+    await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${proxy.address().port}`;
+    server.allowPort(proxy.address().port); // the proxy keeps its own Host
+    try {
+      const settings = file("proxy-settings.json", baseSettings(`${origin}/zendesk`, { events: ["Order Completed"], removeUsersFromOrganizations: true }));
+      const events = file("proxy-plan.json", JSON.stringify(SEED_EVENTS));
+      const planned = await run(["plan", "--settings", settings, events]);
+      assert.equal(server.simulator.log().length, 0, "plan sends nothing");
+      const sent = await run(["send", "--settings", settings, "--concurrency", "1", events]);
+      assert.ok(sent.lines.some((line) => line.status === "delivered"));
+      assert.deepEqual(
+        planned.lines.map(({ requests, ...line }) => line),
+        sent.lines,
+      );
+      assert.deepEqual(
+        planned.lines.flatMap((l) => l.requests).map(({ request, response }) => [request.method, new URL(request.url).pathname, response.status]),
+        server.simulator.log().map((e) => [e.method, `/zendesk${e.path}`, e.status]),
+      );
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
       await server.close();
     }
   });
