@@ -150,6 +150,8 @@ export const DEFAULTS: Readonly<{
   dedupeWindowMs: number;
   responseTimeoutMs: number;
   retryAfterSeconds: number;
+  /** The most Retry-After passed on to clients from Zendesk's 429 (60 s). */
+  maxRetryAfterSeconds: number;
   closeTimeoutMs: number;
 }>;
 

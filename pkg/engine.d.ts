@@ -10,5 +10,11 @@ import type * as Bindings from "./wasm/zendesk_destination.js";
  */
 export declare function loadEngine(source?: unknown): Promise<typeof Bindings>;
 
+/**
+ * A second, separate engine instance (its own memory), to replace one that failed (trapped): a failed
+ * instance is never used again. `source` as for loadEngine.
+ */
+export declare function freshEngine(source?: unknown): Promise<typeof Bindings>;
+
 /** Bytes of linear memory the engine holds now (0 before it is loaded). */
 export declare function engineMemoryBytes(): number;

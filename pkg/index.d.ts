@@ -17,11 +17,13 @@ export type { Settings, RequestDescriptor, OutcomeStatus };
 export type SegmentEvent = EngineEvent | Record<string, unknown> | string;
 
 /**
- * The engine's codes (README, "Outcomes"), plus two from the host: `cancelled` (status "failed",
- * retryable) when the destination was closed before the event finished, and `internal_error` (status
- * "failed", not retryable) if the engine itself failed.
+ * The engine's codes (README, "Outcomes"), plus the host's (status "failed"): `cancelled` (retryable)
+ * when the destination was closed before the event finished, `redirected` (retryable) when Zendesk's
+ * address answered a redirect (never followed), `response_too_large` (retryable) when an answer was
+ * larger than `maxResponseBytes`, and `internal_error` when the engine itself failed (not retryable; an
+ * event that was in progress on an engine instance another event broke: retryable).
  */
-export type OutcomeCode = EngineOutcomeCode | "cancelled" | "internal_error";
+export type OutcomeCode = EngineOutcomeCode | "cancelled" | "redirected" | "response_too_large" | "internal_error";
 
 /** How one event ended. `mapping` says where each input field went (`to` null when it was dropped). */
 export type Outcome = Omit<EngineOutcome, "code"> & { code: OutcomeCode };
@@ -41,9 +43,10 @@ export interface RetryOptions {
   /** Cap of one Retry-After wait (default 60 000 ms). */
   maxRetryAfterMs?: number;
   /**
-   * A timeout or dropped connection on a Sunshine event POST may have landed. "retry" (default): retry
-   * it (at least once; a rare duplicate event possible). "report": don't; the outcome carries a warning
-   * that the event may have landed (at most once).
+   * A timeout, dropped connection or 5xx (a gateway's 502/504 may come after the write) on a Sunshine
+   * event POST may have landed. "retry" (default): retry it (at least once; a rare duplicate event
+   * possible). "report": don't; the outcome carries a warning that the event may have landed (at most
+   * once). 429 and 409 are retried either way: they say nothing was written.
    */
   uncertainWrites?: "retry" | "report";
 }
@@ -51,7 +54,7 @@ export interface RetryOptions {
 /** A structured log entry. Never holds a credential: no headers, no settings, no tokens. */
 export interface LogEntry {
   time: number;
-  type: "request" | "response" | "retry" | "not_retried" | "body_lost" | "oauth_refresh" | "engine_error" | "callback_error";
+  type: "request" | "response" | "retry" | "not_retried" | "body_lost" | "oauth_refresh" | "engine_error" | "engine_replaced" | "callback_error";
   method?: string;
   url?: string;
   status?: number;
@@ -95,7 +98,15 @@ export interface DestinationOptions {
   engine?: unknown;
   /** Where the .wasm is, for runtimes that bundle it (passed to loadEngine). */
   wasm?: unknown;
+  /**
+   * The most the host reads of one answer, decompressed (default 8 MiB: Zendesk's largest page is a few
+   * hundred KB). Beyond it the event ends `failed/response_too_large`.
+   */
+  maxResponseBytes?: number;
 }
+
+/** The default of `maxResponseBytes`: 8 MiB. */
+export declare const DEFAULT_MAX_RESPONSE_BYTES: number;
 
 /** Seed data of a simulated account (see the simulator's `seed`). */
 export interface AccountSeed {

@@ -12,7 +12,24 @@ export interface ServerOptions extends Omit<HandlerOptions, "writeKeys"> {
   host?: string;
   /** One line per request (never a credential); default: standard error; false: none. */
   logger?: ((line: string) => void) | false;
+  /** Overrides of CONNECTION_LIMITS. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
+
+export interface ConnectionLimits {
+  /** The request line and headers must arrive within this (default 10 000 ms; else 408). */
+  headersTimeoutMs: number;
+  /** The whole request, body included (default 30 000 ms; else 408). */
+  requestTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this (default 5 000 ms). */
+  keepAliveTimeoutMs: number;
+  /** Open connections; beyond it new ones are closed at once (default 512). */
+  maxConnections: number;
+  /** After close(), kept-alive connections still get 503 + Retry-After this long (default 1 000 ms). */
+  shutdownLingerMs: number;
+}
+
+export declare const CONNECTION_LIMITS: Readonly<ConnectionLimits>;
 
 export interface RunningServer {
   url: string;

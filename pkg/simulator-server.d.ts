@@ -15,12 +15,18 @@ export interface SimulatorServer {
   url: string;
   port: number;
   simulator: Simulator;
+  /**
+   * Also answer requests whose Host names `port` (a server on this machine that forwards to this one).
+   * Otherwise a Host that does not name this server, or a request from a page outside loopback, gets 403.
+   */
+  allowPort(port: number): void;
   /** Stops listening, drops open connections and pending delayed answers. */
   close(): Promise<void>;
 }
 
 /**
- * Starts the simulator on node:http. Besides the Zendesk paths it serves, without auth and with CORS:
+ * Starts the simulator on node:http, answering only this machine (loopback Host and page origins).
+ * Besides the Zendesk paths it serves, without auth and with CORS for loopback pages:
  * GET /__simulator/state (exact-id JSON), GET /__simulator/log, POST /__simulator/reset,
  * POST /__simulator/seed (body as for seed()).
  */
