@@ -327,6 +327,36 @@ describe("8. one huge answer", () => {
     await destination.close();
   });
 
+  test("through the edge handler: after an engine failure, later events are delivered (not 200 internal_error)", async (t) => {
+    const sim = await simulator(t);
+    const real = await loadEngine();
+    let trap = true;
+    class Destination {
+      constructor(settings) {
+        this.inner = new real.Destination(settings);
+        this.failed = false;
+      }
+      begin(input, now) {
+        if (this.failed) throw new Error("a failed instance was used again");
+        if (trap) {
+          trap = false;
+          this.failed = true;
+          throw new WebAssembly.RuntimeError("unreachable");
+        }
+        return this.inner.begin(input, now);
+      }
+      free() {
+        this.inner.free();
+      }
+    }
+    const handler = createHandler({ settings: settingsFor(sim.url), writeKeys: "wk", engine: { Destination, validateSettings: real.validateSettings } });
+    t.after(() => handler.close({ timeoutMs: 0 }));
+    const send = async (n) => (await handler(new Request("http://edge.test/v1/identify", { method: "POST", headers: { authorization: `Basic ${btoa("wk:")}` }, body: JSON.stringify(identify(n)) }))).json();
+    const first = await send(1);
+    assert.equal(first.events[0].code, "internal_error");
+    for (const n of [2, 3, 4]) assert.equal((await send(n)).events[0].status, "delivered");
+  });
+
   test("a fresh engine instance has its own memory: the first keeps working beside it", async () => {
     const first = await loadEngine();
     const second = await freshEngine();
