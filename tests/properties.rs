@@ -165,6 +165,36 @@ proptest! {
         prop_assert_eq!(zendesk_destination::mapping::field_title(&name), name.to_title_case());
     }
 
+    // Issue 13: settings that validate must not fail every event later. An oauthToken goes into a header
+    // as is, so an accepted one is visible ASCII; an accepted baseUrl has a host made of DNS labels, a
+    // dotted IPv4 address or a bracketed IPv6 address. Refusals name the key and never echo the token.
+    #[test]
+    fn accepted_credentials_and_base_urls_are_usable(token in "[ -~\u{80}-\u{10FFFF}]{1,16}", host in "[a-z0-9.:\\[\\]_-]{0,20}") {
+        let settings = json!({"subdomain": "acme", "oauthToken": token, "baseUrl": format!("https://{host}/zd")});
+        match Settings::from_value(&settings) {
+            Ok(parsed) => {
+                prop_assert!(token.bytes().all(|b| b.is_ascii_graphic()), "{:?}", token);
+                let authority = parsed.base_url.trim_start_matches("https://").trim_end_matches("/zd");
+                let name = if authority.starts_with('[') { authority } else { authority.rsplit_once(':').map_or(authority, |(h, _)| h) };
+                let dns = name.trim_end_matches('.').split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                let ipv6 = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).is_some_and(|n| n.parse::<std::net::Ipv6Addr>().is_ok());
+                prop_assert!(dns || ipv6, "{:?}", name);
+                let last = name.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+                if !ipv6 && last.bytes().all(|b| b.is_ascii_digit()) {
+                    prop_assert!(name.parse::<std::net::Ipv4Addr>().is_ok(), "{:?}", name);
+                }
+            }
+            Err(errors) => {
+                for e in &errors {
+                    prop_assert!(e.key == "oauthToken" || e.key == "baseUrl", "{:?}", e);
+                    if token.chars().count() >= 4 {
+                        prop_assert!(!e.message.contains(token.as_str()), "{:?}", e);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn any_settings_text_is_accepted_or_explained(text in ".{0,200}") {
         let _ = Settings::from_json(&text);
