@@ -3,7 +3,8 @@
 // local Zendesk simulator. Each command is one entry of COMMANDS: adding one is adding an entry.
 //
 // Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
-// not run (usage, settings, unreadable input): a one-line message on stderr, nothing sent.
+// not run (usage, settings, unreadable input): a one-line message on stderr (input is streamed: the
+// events before an unreadable place have been handled).
 import { open, rename, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { FileError, readJsonFile as readJson } from "./host/files.js";
@@ -25,7 +26,8 @@ to every item). SETTINGS is the destination's settings as JSON, e.g.
 with "baseUrl": "http://127.0.0.1:PORT" to point at a simulator.
 
 Exit status: 0 when no event failed or was invalid, 1 otherwise, 2 when the command could not run
-(bad settings, unreadable input): then nothing is sent.`;
+(bad settings, unreadable input): nothing is sent for bad settings; EVENTS is streamed, so for
+unreadable input the events before the bad place have been handled (their lines are printed).`;
 
 const COMMANDS = {
   plan: {
@@ -58,7 +60,7 @@ Events for the same user or organization go one at a time, in order; others conc
 requests are retried (5xx, 409, 429 after Retry-After, timeouts, dropped connections) and requests are
 paced from Zendesk's rate-limit headers. On long runs a progress line on stderr shows events done, rate,
 retries and the time left. Ctrl-C stops: events not yet sent get status "failed", code "cancelled";
-a second Ctrl-C abandons the requests in flight.
+a second Ctrl-C abandons the requests in flight and stops reading EVENTS.
 
 Options:
   --settings FILE      the destination settings (JSON)                                (required)
@@ -136,7 +138,8 @@ async function readJsonFile(path, what) {
 /**
  * The events of EVENTS (a path, "-" or absent) as they are read: an async iterable of `{event, json}`.
  * Streaming: the first events are handled while the rest is still being read, and memory holds a few
- * events, not the input. Unreadable input ends it with a UsageError naming the place.
+ * events, not the input. Unreadable input ends it with a UsageError naming the place. `stop()` ends the
+ * reading early (a second Ctrl-C), also while it waits for more input.
  */
 async function openEvents(source, io) {
   const stdin = source === undefined || source === "-";
@@ -151,17 +154,24 @@ async function openEvents(source, io) {
       throw new UsageError(`cannot read events file ${source}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
     }
   }
-  return (async function* () {
+  let stopped = false;
+  const events = (async function* () {
     try {
       yield* readEventStream(stream);
     } catch (error) {
+      if (stopped) return;
       if (error instanceof InputError) throw new UsageError(`${stdin ? "standard input" : source}: ${error.message}`);
-      if (typeof error?.code === "string" && !stdin) throw new UsageError(`cannot read events file ${source}: ${error.message}`);
+      if (typeof error?.code === "string") throw new UsageError(`cannot read ${stdin ? "standard input" : `events file ${source}`}: ${error.code}`);
       throw error;
     } finally {
-      stream.destroy?.();
+      if (!stdin) stream.destroy();
     }
   })();
+  events.stop = () => {
+    stopped = true;
+    stream.destroy?.();
+  };
+  return events;
 }
 
 function positiveInteger(value, option) {
@@ -298,7 +308,10 @@ async function runSend({ values, positionals }, io) {
     if (interrupts === 1) {
       io.stderr.write("\nstopping: events not yet sent end as failed/cancelled (Ctrl-C again to abandon requests in flight)\n");
       destination.close({ timeoutMs: 10_000 });
-    } else destination.close({ timeoutMs: 0 });
+    } else {
+      destination.close({ timeoutMs: 0 });
+      events.stop(); // events not read by now get no line
+    }
   };
   io.onSignal?.(onSignal);
   try {

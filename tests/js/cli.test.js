@@ -248,6 +248,27 @@ describe("send", () => {
     });
   });
 
+  test("streaming from an input that never ends: Ctrl-C twice stops reading and exits with the lines so far", { timeout: 30_000 }, async () => {
+    await withServer({}, async (server) => {
+      const settings = file("s.json", settingsFor(server.url));
+      const child = spawn(process.execPath, [CLI, "send", "--settings", settings, "-"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      const firstLine = new Promise((resolve) => child.stdout.on("data", (d) => {
+        stdout += d;
+        if (stdout.includes("\n")) resolve();
+      }));
+      const exited = new Promise((resolve) => child.on("close", resolve));
+      child.stdin.write(`${JSON.stringify(identify(20))}\n`); // and standard input stays open
+      await firstLine;
+      child.kill("SIGINT");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill("SIGINT");
+      assert.equal(await exited, 0);
+      assert.deepEqual(stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).status), ["delivered"]);
+      child.stdin.destroy();
+    });
+  });
+
   test("a progress line on stderr: events done, rate, retries, ETA", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));
