@@ -206,6 +206,7 @@ export async function startServer(options = {}) {
         await Promise.race([listening, linger]); // listening resolves once every connection has ended
         server.closeAllConnections?.();
         await listening;
+        server.close(() => {}); // http.Server's own close: stops its timeout checks (not listening any more)
       })();
       return closed;
     },
