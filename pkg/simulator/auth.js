@@ -1,0 +1,101 @@
+// Authentication: Basic (API token or password) and Bearer headers, and POST /oauth/tokens.
+
+import { randomHex, lower, ApiError, invalidEndpoint, ok } from "./util.js";
+
+/** Adds the auth handlers and routes to the simulator core `sim`. */
+export function installAuth(sim) {
+  // ----- authentication ------------------------------------------------------------------------------
+
+  const couldNotAuthenticate = () => new ApiError(401, { error: "Couldn't authenticate you" });
+  const invalidToken = () =>
+    new ApiError(401, {
+      error: "invalid_token",
+      error_description: "The access token provided is expired, revoked, malformed or invalid for other reasons.",
+    });
+
+  function decodeBase64(text) {
+    try {
+      const binary = atob(text);
+      return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    } catch {
+      return null;
+    }
+  }
+
+  // Returns {scheme, email?} for an accepted header, else throws the 401 Zendesk would send.
+  function authenticate(authorization) {
+    const match = /^(Basic|Bearer)\s+(\S+)\s*$/i.exec(authorization ?? "");
+    if (!match) throw couldNotAuthenticate();
+    const scheme = match[1].toLowerCase();
+    if (scheme === "basic") {
+      const decoded = decodeBase64(match[2]);
+      const colon = decoded?.indexOf(":") ?? -1;
+      if (colon <= 0) throw couldNotAuthenticate();
+      const login = decoded.slice(0, colon);
+      const secret = decoded.slice(colon + 1);
+      // "{email}/token:{token}" is an API token; "{email}:{password}" a password.
+      const email = login.replace(/\/token$/i, "");
+      if (sim.config.auth) {
+        const accepted = sim.config.auth.basic.some((entry) =>
+          entry.token !== undefined
+            ? lower(login) === `${lower(entry.email.replace(/\/token$/i, ""))}/token` && secret === entry.token
+            : lower(login) === lower(entry.email) && secret === entry.password,
+        );
+        if (!accepted) throw couldNotAuthenticate();
+      }
+      return { scheme, email };
+    }
+    const token = match[2];
+    if (sim.account.revokedTokens.has(token)) throw invalidToken();
+    const expiresMs = sim.account.issuedTokens.get(token);
+    if (expiresMs !== undefined) {
+      if (sim.now() >= expiresMs) throw invalidToken();
+      return { scheme };
+    }
+    const initialClientToken = sim.account.oauthClients.some((client) => client.accessToken === token);
+    if (sim.config.auth && !sim.config.auth.bearer.includes(token) && !initialClientToken) throw invalidToken();
+    return { scheme };
+  }
+
+  // POST /oauth/tokens with grant_type=refresh_token (JSON or form-encoded).
+  function handleOAuthToken(request) {
+    if (request.method !== "POST") throw invalidEndpoint();
+    let params;
+    const body = request.body ?? "";
+    if (/^\s*\{/.test(body)) {
+      try {
+        params = JSON.parse(body);
+      } catch {
+        throw new ApiError(400, { error: "invalid_request", error_description: "The request body could not be parsed." });
+      }
+    } else params = Object.fromEntries(new URLSearchParams(body));
+    if (params.grant_type !== "refresh_token") {
+      throw new ApiError(400, { error: "unsupported_grant_type", error_description: "The authorization grant type is not supported by the authorization server." });
+    }
+    const client = sim.account.oauthClients.find((candidate) => candidate.clientId === params.client_id && candidate.clientSecret === params.client_secret);
+    if (!client) {
+      throw new ApiError(401, { error: "invalid_client", error_description: "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method." });
+    }
+    if (!params.refresh_token || params.refresh_token !== client.refreshToken) {
+      throw new ApiError(400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
+    }
+    // A refresh invalidates the old pair: the old access token stops working and the old refresh
+    // token can't be used again.
+    if (client.accessToken) sim.account.revokedTokens.add(client.accessToken);
+    const accessToken = randomHex(sim.account.tokenRandom, 64);
+    const refreshToken = randomHex(sim.account.tokenRandom, 64);
+    client.accessToken = accessToken;
+    client.refreshToken = refreshToken;
+    sim.account.issuedTokens.set(accessToken, sim.now() + sim.config.accessTokenTtlSeconds * 1000);
+    sim.account.counters.accessTokensIssued++;
+    return ok(200, {
+      access_token: accessToken,
+      refresh_token: refreshToken,
+      token_type: "bearer",
+      scope: client.scope ?? "read write",
+      expires_in: sim.config.accessTokenTtlSeconds,
+    }, { "cache-control": "no-store" });
+  }
+
+  Object.assign(sim, { couldNotAuthenticate, invalidToken, decodeBase64, authenticate, handleOAuthToken });
+}
