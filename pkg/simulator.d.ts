@@ -88,7 +88,11 @@ export interface SimulatorOptions {
   clock?: () => number;
   /** Seeded transient failures, decided before a request is applied. */
   faults?: { rate?: number; seed?: number; kinds?: FaultKind[]; slowMs?: number };
-  /** New users appear in ?query= searches only after this many simulated ms. Default 0. */
+  /**
+   * New users appear in GET /users/search (both `?query=` and `?external_id=`) only after this many
+   * simulated ms, as in Zendesk, whose search index lags behind writes. Exact reads
+   * (GET /users?external_id=, GET /users/show_many) never lag. Default 120000 (2 minutes); 0 turns it off.
+   */
   searchIndexLagMs?: number;
   /** Polls of GET /job_statuses/{id} answered "working" before the job completes. Default 0. */
   jobPollsBeforeDone?: number;

@@ -36,6 +36,8 @@ pub enum Code {
     ZendeskRejected,
     ZendeskUnavailable,
     RateLimited,
+    /// A new groupId's name belongs to an organization with another external_id.
+    OrganizationNameTaken,
     /// Zendesk answered 2xx with a body this engine cannot read.
     UnexpectedResponse,
 }
@@ -52,9 +54,13 @@ impl Code {
             | AmbiguousUser
             | AmbiguousOrganization => Status::Skipped,
             InvalidEvent | MissingName | IdentifierTooLong => Status::Invalid,
-            UserNotFound | Unauthorized | ZendeskRejected | ZendeskUnavailable | RateLimited | UnexpectedResponse => {
-                Status::Failed
-            }
+            UserNotFound
+            | Unauthorized
+            | ZendeskRejected
+            | ZendeskUnavailable
+            | RateLimited
+            | OrganizationNameTaken
+            | UnexpectedResponse => Status::Failed,
         }
     }
 }

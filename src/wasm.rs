@@ -63,6 +63,7 @@ export type OutcomeCode =
   | "ambiguous_user" | "ambiguous_organization"
   | "invalid_event" | "missing_name" | "identifier_too_long"
   | "user_not_found" | "unauthorized" | "zendesk_rejected" | "zendesk_unavailable" | "rate_limited"
+  | "organization_name_taken"
   | "unexpected_response";
 export interface MappingEntry { from: string; to: string | null; note?: string }
 export interface Outcome {

@@ -32,7 +32,6 @@ fn seed_user_body(extra_fields: serde_json::Value) -> serde_json::Value {
         "organization_id": 6789,
         "phone": "763-555-2342",
         "external_id": "12345",
-        "verified": false,
         "user_fields": user_fields
     }})
 }
@@ -119,11 +118,40 @@ fn loose_search_results_are_checked_for_the_exact_email() {
                 200,
                 users(&[(1, "pikachu.jr@pakemon.com"), (2, "other@pakemon.com")]),
             ),
+            // Neither holds the email as a secondary identity either.
+            get("/users/1/identities", 200, identities(1, &["pikachu.jr@pakemon.com"])),
+            get("/users/2/identities", 200, identities(2, &["other@pakemon.com", "pika@pakemon.com"])),
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
             post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 3}})),
         ],
     );
     assert_eq!(outcome.code, Code::Delivered);
+}
+
+fn identities(user_id: u64, emails: &[&str]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"id": 100 + i, "user_id": user_id, "type": "email", "value": e, "primary": i == 0}))
+        .collect();
+    json!({"identities": list, "count": emails.len()})
+}
+
+#[test]
+fn a_user_whose_email_is_a_secondary_identity_is_found_and_updated() {
+    // Zendesk's `email:` search matches secondary identities, but a user's `email` is its primary one.
+    let d = destination(json!({}));
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, users(&[(7, "ash@pakemon.com")])),
+            get("/users/7/identities", 200, identities(7, &["ash@pakemon.com", "Pikachu@Pakemon.com"])),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            put("/users/7", seed_user_body(json!({})), 200, json!({"user": {"id": 7}})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 7 updated"));
 }
 
 #[test]
@@ -149,7 +177,7 @@ fn a_name_or_both_name_parts_are_required() {
                 get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
                 post(
                     "/users/create_or_update",
-                    json!({"user": {"name": name, "external_id": "u1", "verified": false, "user_fields": {"user_id": "u1"}}}),
+                    json!({"user": {"name": name, "external_id": "u1", "user_fields": {"user_id": "u1"}}}),
                     200,
                     json!({"user": {"id": 9}}),
                 ),
@@ -212,7 +240,7 @@ fn custom_traits_become_snake_case_fields_created_with_inferred_types() {
             post(
                 "/users/create_or_update",
                 json!({"user": {
-                    "name": "Peter Gibbons", "email": "peter@initech.test", "external_id": "u3", "verified": false,
+                    "name": "Peter Gibbons", "email": "peter@initech.test", "external_id": "u3",
                     "user_fields": {"is_beta": false, "lifetime_value": 3930.5, "logins": 5, "plan": "premium",
                                     "total_billed": 830, "trial_ends": "2026-12-24", "user_id": "u3"}
                 }}),
@@ -268,7 +296,7 @@ fn values_are_fitted_to_existing_field_types_or_dropped_with_a_warning() {
             post(
                 "/users/create_or_update",
                 json!({"user": {
-                    "name": "Joanna", "external_id": "u4", "verified": false,
+                    "name": "Joanna", "external_id": "u4",
                     "user_fields": {"logins": 17, "vip": true, "since": "2024-05-01", "user_id": "u4"}
                 }}),
                 200,
@@ -305,7 +333,7 @@ fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text"), ("stapler", "dropdown")])),
             post(
                 "/users/create_or_update",
-                json!({"user": {"name": "Milton", "external_id": "u5", "verified": false, "user_fields": {"stapler": "red", "user_id": "u5"}}}),
+                json!({"user": {"name": "Milton", "external_id": "u5", "user_fields": {"stapler": "red", "user_id": "u5"}}}),
                 200,
                 json!({"user": {"id": 14}}),
             ),
@@ -325,7 +353,7 @@ fn unknown_time_zones_and_bad_organization_ids_are_dropped_with_warnings() {
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
             post(
                 "/users/create_or_update",
-                json!({"user": {"name": "Bob", "phone": "5551234", "external_id": "u6", "verified": false, "user_fields": {"user_id": "u6"}}}),
+                json!({"user": {"name": "Bob", "phone": "5551234", "external_id": "u6", "user_fields": {"user_id": "u6"}}}),
                 200,
                 json!({"user": {"id": 15}}),
             ),
@@ -354,7 +382,7 @@ fn removal_deletes_the_membership_and_does_not_rewrite_organization_id() {
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
             put(
                 "/users/21",
-                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "user_fields": {"user_id": "12345"}}}),
                 200,
                 json!({"user": {"id": 21}}),
             ),
@@ -381,7 +409,7 @@ fn removal_falls_back_to_a_numeric_zendesk_id_and_tolerates_a_missing_membership
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
             post(
                 "/users/create_or_update",
-                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                json!({"user": {"name": "Pikachu", "email": "pikachu@pokemon.com", "external_id": "12345", "user_fields": {"user_id": "12345"}}}),
                 201,
                 json!({"user": {"id": 22}}),
             ),
@@ -405,7 +433,7 @@ fn removal_needs_the_setting_and_remove_exactly_true() {
                 get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
                 post(
                     "/users/create_or_update",
-                    json!({"user": {"name": "Pikachu", "organization_id": 6789, "external_id": "12345", "verified": false, "user_fields": {"user_id": "12345"}}}),
+                    json!({"user": {"name": "Pikachu", "organization_id": 6789, "external_id": "12345", "user_fields": {"user_id": "12345"}}}),
                     200,
                     json!({"user": {"id": 23}}),
                 ),

@@ -73,7 +73,7 @@ fn track_without_email_matches_user_id_as_external_id() {
         &d,
         event,
         vec![
-            get("/users/search?external_id=97980cfea0067", 200, users(&[(32, "x@y.z")])),
+            get("/users?external_id=97980cfea0067", 200, users(&[(32, "x@y.z")])),
             post(
                 "/users/32/events",
                 json!({
@@ -94,7 +94,7 @@ fn an_unknown_user_is_an_error_and_no_event_is_sent() {
     let outcome = converse(
         &d,
         track("Article Completed", json!({})),
-        vec![get("/users/search?external_id=97980cfea0067", 200, no_users())],
+        vec![get("/users?external_id=97980cfea0067", 200, no_users())],
     );
     assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::UserNotFound, false));
     assert_eq!(outcome.message, "no Zendesk user has external_id 97980cfea0067; the event was not sent (Zendesk would create an anonymous user)");
@@ -108,7 +108,7 @@ fn a_cached_user_that_disappeared_is_looked_up_again() {
         &d,
         track("Article Completed", json!({})),
         vec![
-            get("/users/search?external_id=97980cfea0067", 200, users(&[(33, "a@b.c")])),
+            get("/users?external_id=97980cfea0067", 200, users(&[(33, "a@b.c")])),
             post("/users/33/events", body.clone(), 202, json!({})),
         ],
     );
@@ -117,7 +117,7 @@ fn a_cached_user_that_disappeared_is_looked_up_again() {
         track("Article Completed", json!({})),
         vec![
             post("/users/33/events", body.clone(), 404, json!({"error": "RecordNotFound"})),
-            get("/users/search?external_id=97980cfea0067", 200, users(&[(34, "a@b.c")])),
+            get("/users?external_id=97980cfea0067", 200, users(&[(34, "a@b.c")])),
             post("/users/34/events", body, 202, json!({})),
         ],
     );
@@ -160,9 +160,125 @@ fn track_is_filtered_before_anything_is_sent() {
     let outcome = converse(
         &d,
         track("Article Completed", json!({"email": email})),
-        vec![get(&email_search(&email), 200, no_users())],
+        vec![get(&email_search(&email), 200, no_users()), get("/users?external_id=97980cfea0067", 200, no_users())],
     );
     assert_eq!(outcome.code, Code::UserNotFound);
+}
+
+#[test]
+fn a_track_right_after_its_identify_finds_the_user_by_exact_read_or_asks_for_a_retry() {
+    // Zendesk's search lags behind new users: the email search finds nobody, the exact read by the
+    // event's userId (GET /users?external_id=, no index) does.
+    let d = destination(json!({}));
+    let properties = json!({"email": "new@example.com"});
+    let body = sunshine("Article Completed", properties.clone(), "2026-01-31T00:44:07Z", ("email", "new@example.com"));
+    let outcome = converse(
+        &d,
+        track("Article Completed", properties.clone()),
+        vec![
+            get(&email_search("new@example.com"), 200, no_users()),
+            get("/users?external_id=97980cfea0067", 200, users(&[(61, "new@example.com")])),
+            post("/users/61/events", body, 202, json!({})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "event recorded on user 61"));
+    assert_eq!(
+        outcome.warnings,
+        vec!["no Zendesk user was found by email new@example.com (search can lag minutes behind new users); the event was recorded on the user with external_id 97980cfea0067"]
+    );
+
+    // Neither finds the user: retryable while the event is under 10 minutes old (the index may catch up) …
+    let recent = json!({"type": "track", "userId": "u9", "event": "Article Completed", "properties": {"email": "late@example.com"}, "timestamp": "2025-11-29T18:21:00Z"});
+    let outcome = converse(
+        &d,
+        recent,
+        vec![get(&email_search("late@example.com"), 200, no_users()), get("/users?external_id=u9", 200, no_users())],
+    );
+    assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::UserNotFound, true));
+    assert_eq!(outcome.message, "no Zendesk user has email late@example.com or external_id u9; the event was not sent (Zendesk would create an anonymous user). Zendesk's search can lag minutes behind a new user: retry");
+    // … and final after that.
+    let old = json!({"type": "track", "userId": "u9", "event": "Article Completed", "properties": {"email": "late@example.com"}, "timestamp": "2025-11-29T18:19:59Z"});
+    let outcome = converse(
+        &d,
+        old,
+        vec![get(&email_search("late@example.com"), 200, no_users()), get("/users?external_id=u9", 200, no_users())],
+    );
+    assert_eq!((outcome.code, outcome.retryable), (Code::UserNotFound, false));
+}
+
+#[test]
+fn a_new_group_id_adopts_the_one_organization_of_that_name_without_an_external_id() {
+    let d = destination(json!({}));
+    let no_fields = fields("organization_fields", &[("deleted", "checkbox"), ("url", "text")]);
+    let write = json!({"organization": {
+        "id": 77, "external_id": "908172409", "name": "LA Lakers", "organization_fields": {"deleted": false, "url": "https://lakers.com"}
+    }});
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get(
+                "/organizations/search?name=LA%20Lakers",
+                200,
+                json!({"organizations": [{"id": 77, "name": "LA Lakers", "external_id": null}], "count": 1}),
+            ),
+            get("/organization_fields", 200, no_fields.clone()),
+            post("/organizations/create_or_update", write, 200, json!({"organization": {"id": 77}})),
+            get("/users?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
+            post(
+                "/organization_memberships",
+                json!({"organization_membership": {"user_id": 41, "organization_id": 77}}),
+                201,
+                json!({"organization_membership": {"id": 1}}),
+            ),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "organization 77 updated; user 41 added to it"));
+    assert_eq!(
+        outcome.warnings,
+        vec!["organization 77 is named `LA Lakers` and had no external_id: it was adopted for groupId `908172409` (its external_id is now `908172409`)"]
+    );
+}
+
+#[test]
+fn a_name_held_by_another_external_id_fails_and_several_skip() {
+    let d = destination(json!({}));
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get(
+                "/organizations/search?name=LA%20Lakers",
+                200,
+                json!({"organizations": [{"id": 78, "name": "LA Lakers", "external_id": "lal-1"}], "count": 1}),
+            ),
+        ],
+    );
+    assert_eq!(
+        (outcome.status, outcome.code, outcome.retryable),
+        (Status::Failed, Code::OrganizationNameTaken, false)
+    );
+    assert_eq!(
+        outcome.message,
+        "organization 78 already has the name `LA Lakers` with external_id `lal-1`; Zendesk organization names are unique, so groupId `908172409` was not written (rename one of them)"
+    );
+
+    let outcome = converse(
+        &d,
+        seed_group(),
+        vec![
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get(
+                "/organizations/search?name=LA%20Lakers",
+                200,
+                json!({"organizations": [{"id": 78, "external_id": null}, {"id": 79, "external_id": null}], "count": 2}),
+            ),
+        ],
+    );
+    assert_eq!((outcome.status, outcome.code), (Status::Skipped, Code::AmbiguousOrganization));
+    assert_eq!(outcome.message, "2 Zendesk organizations are named `LA Lakers`; nothing was written");
 }
 
 fn seed_group() -> serde_json::Value {
@@ -179,6 +295,7 @@ fn seed_group_writes_the_organization_then_the_membership() {
         seed_group(),
         vec![
             get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get("/organizations/search?name=LA%20Lakers", 200, json!({"organizations": [], "count": 0})),
             get("/organization_fields", 200, fields("organization_fields", &[])),
             post(
                 "/organization_fields",
@@ -195,7 +312,7 @@ fn seed_group_writes_the_organization_then_the_membership() {
                 201,
                 json!({"organization": {"id": 500}}),
             ),
-            get("/users/search?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
+            get("/users?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
             post(
                 "/organization_memberships",
                 json!({"organization_membership": {"user_id": 41, "organization_id": 500}}),
@@ -241,6 +358,7 @@ fn group_standard_traits_and_a_name_for_new_organizations() {
         event,
         vec![
             get("/organizations/search?external_id=42", 200, json!({"organizations": [], "count": 0})),
+            get("/organizations/search?name=42", 200, json!({"organizations": [], "count": 0})),
             get(
                 "/organization_fields",
                 200,
@@ -288,6 +406,7 @@ fn group_refusals() {
         seed_group(),
         vec![
             get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get("/organizations/search?name=LA%20Lakers", 200, json!({"organizations": [], "count": 0})),
             get(
                 "/organization_fields",
                 200,
@@ -301,7 +420,7 @@ fn group_refusals() {
                 201,
                 json!({"organization": {"id": 502}}),
             ),
-            get("/users/search?external_id=6789", 200, no_users()),
+            get("/users?external_id=6789", 200, no_users()),
         ],
     );
     assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::UserNotFound, false));
@@ -352,7 +471,7 @@ fn other_calls_and_routing() {
             get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
             post(
                 "/users/create_or_update",
-                json!({"user": {"name": "N", "external_id": "u", "verified": false, "user_fields": {"user_id": "u"}}}),
+                json!({"user": {"name": "N", "external_id": "u", "user_fields": {"user_id": "u"}}}),
                 200,
                 json!({"user": {"id": 1}}),
             ),

@@ -34,7 +34,8 @@ export function normalizeOptions(options) {
     timeScale,
     clock: options.clock ?? (() => Date.now()),
     faults,
-    searchIndexLagMs: Number(options.searchIndexLagMs ?? 0),
+    // On by default: Zendesk's search lags behind writes ("minutes"); 2 simulated minutes here.
+    searchIndexLagMs: Number(options.searchIndexLagMs ?? 120_000),
     jobPollsBeforeDone: Number(options.jobPollsBeforeDone ?? 0),
     jobDurationMs: Number(options.jobDurationMs ?? 2000),
     maxUnfinishedJobs: Number(options.maxUnfinishedJobs ?? 30),

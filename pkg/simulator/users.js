@@ -2,7 +2,7 @@
 // then apply: a 422 never leaves a partial write), create_or_update's match rule, search, and the
 // /users routes.
 
-import { isoSeconds, toId, byId, lower, ApiError, notFound, ValidationDetails, indexAdd, indexDelete, normalizeTags, droppedKeys, warnHeader, readRoot, ok, ID } from "./util.js";
+import { isoSeconds, toId, byId, lower, ApiError, notFound, ValidationDetails, indexAdd, indexDelete, normalizeTags, droppedKeys, warnHeader, readRoot, ok, paginate, ID } from "./util.js";
 import { toJson } from "./json.js";
 import { LARGE_ID_BASE, NORMAL_ID_BASE } from "./options.js";
 import { ZENDESK_TIME_ZONES } from "./time-zones.js";
@@ -35,6 +35,14 @@ export function installUsers(sim) {
   const findUserByExternalId = (externalId) => findUsersByExternalId(externalId)[0];
   const findUserByPhone = (phone) => (phoneDigits(phone) ? activeSorted(sim.account.index.usersByPhone.get(phoneDigits(phone)))[0] : undefined);
 
+  // A user's `verified` is its primary email identity's (assumption: Zendesk documents `verified` as
+  // "any of the user's identities is verified"; this simulator follows the primary email, which is the
+  // identity the "Update User" rule below writes). A user without an email identity keeps its own flag.
+  function userVerified(user) {
+    const primary = user.identities.find((i) => i.type === "email" && i.primary);
+    return primary ? primary.verified : user.verified;
+  }
+
   function renderUser(user, origin) {
     return {
       id: user.id,
@@ -51,7 +59,7 @@ export function installUsers(sim) {
       locale: user.locale,
       organization_id: sim.defaultMembership(user)?.organization_id ?? null,
       role: user.role,
-      verified: user.verified,
+      verified: userVerified(user),
       external_id: user.external_id,
       tags: [...user.tags],
       alias: user.alias,
@@ -210,13 +218,20 @@ export function installUsers(sim) {
         identities: [],
         createdMs: at,
         updatedMs: at,
-        searchableFromMs: at + sim.config.searchIndexLagMs, // search index lag for ?query=
+        searchableFromMs: at + sim.config.searchIndexLagMs, // search index lag for /users/search
         anonymous: false,
       };
     if (!existing) sim.account.users.set(String(user.id), user);
 
     for (const key of ["name", "time_zone", "locale", "role", "verified", "details", "notes", "alias", "tags"]) {
       if (key in change) user[key] = change[key];
+    }
+    // Zendesk's "Update User": when `verified` is the only identity value of an update, the primary
+    // email identity's `verified` is set to it, so `verified: false` un-verifies the user. With an
+    // email in the same write, the value goes to that new (secondary) identity instead.
+    if (existing && "verified" in change && !change.email && !change.phone) {
+      const primary = user.identities.find((i) => i.type === "email" && i.primary);
+      if (primary) primary.verified = change.verified;
     }
     if ("external_id" in change) setExternalId(user, change.external_id);
     // Email: primary only when the user has none (i.e. on create); otherwise a secondary identity.
@@ -315,11 +330,15 @@ export function installUsers(sim) {
     });
   }
 
+  // Search is index-backed: a new user appears only `searchIndexLagMs` after its creation ("new or
+  // updated users can take minutes to appear in search", Zendesk's Search API). That `?external_id=`
+  // on this endpoint lags too is an assumption (it is the search endpoint); the exact reads below
+  // (GET /users?external_id=, GET /users/show_many) never lag.
   sim.route("GET", "/users/search", (request) => {
     const externalId = request.query.get("external_id");
     const query = request.query.get("query");
     let users;
-    if (externalId !== null) users = findUsersByExternalId(externalId);
+    if (externalId !== null) users = findUsersByExternalId(externalId).filter((user) => user.searchableFromMs <= sim.now());
     else if (query !== null && query.trim()) users = searchUsers(query);
     else throw new ApiError(400, { error: "InvalidValue", description: "Provide query or external_id" });
     users.sort(byId);
@@ -338,6 +357,17 @@ export function installUsers(sim) {
         : list.map((externalId) => findUserByExternalId(externalId)).filter(Boolean);
     const unique = [...new Set(users)];
     return ok(200, { users: unique.map((user) => renderUser(user, request.origin)), next_page: null, previous_page: null, count: unique.length });
+  });
+
+  // List Users; `?external_id=` filters exactly, from the database (no search-index lag).
+  sim.route("GET", "/users", (request) => {
+    const externalId = request.query.get("external_id");
+    if (externalId !== null) {
+      const users = findUsersByExternalId(externalId);
+      return ok(200, { users: users.map((user) => renderUser(user, request.origin)), next_page: null, previous_page: null, count: users.length });
+    }
+    const all = [...sim.account.users.values()].sort(byId);
+    return ok(200, paginate(request, all, "users", (user) => renderUser(user, request.origin)));
   });
 
   // The authenticated agent, for "test connection" calls. Not part of the user table.

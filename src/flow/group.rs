@@ -40,11 +40,17 @@ async fn write_organization(
                 format!("{} Zendesk organizations have external_id {external_id}; nothing was written", found.len()),
             ));
         }
-        if found.is_empty() && !attributes.contains_key("name") {
-            attributes.insert("name".into(), Value::String(external_id.clone()));
-            report.warn(format!(
-                "the new organization has no `name` trait; it is named after its groupId `{external_id}`"
-            ));
+        if found.is_empty() {
+            if !attributes.contains_key("name") {
+                attributes.insert("name".into(), Value::String(external_id.clone()));
+                report.warn(format!(
+                    "the new organization has no `name` trait; it is named after its groupId `{external_id}`"
+                ));
+            }
+            if let Some(id) = adopt_by_name(flow, external_id, attributes, report).await? {
+                // create_or_update matches by `id` first: the adopted organization takes the external_id.
+                attributes.insert("id".into(), Value::from(id));
+            }
         }
     }
 
@@ -56,6 +62,7 @@ async fn write_organization(
     let response = flow.exchange.send(flow.api.post("/organizations/create_or_update", &body)).await;
     let answer = expect_json(&response, "creating or updating the organization")?;
     let organization_id = created_id(&answer, "organization")?;
+    attributes.remove("id");
     flow.cache.borrow_mut().remember_organization(organization_id, external_id);
     let verb = if response.status == 201 { "created" } else { "updated" };
     let mut message = format!("organization {organization_id} {verb}");
@@ -72,4 +79,40 @@ async fn write_organization(
         });
     }
     Ok(Outcome::delivered(message))
+}
+
+/// Organization names are unique in Zendesk, and `create_or_update` matches only by id or external_id,
+/// so a new groupId whose name is taken would fail with 422 "has already been taken". The seed: "if
+/// multiple organizations match the name, no updates are submitted". So, for a groupId Zendesk does
+/// not know: one organization with that name and no external_id is adopted (it takes the groupId as
+/// its external_id; warned); several → skipped; one with another external_id → failed, naming it.
+async fn adopt_by_name(
+    flow: &Flow,
+    external_id: &str,
+    attributes: &Map<String, Value>,
+    report: &mut crate::mapping::Report,
+) -> Result<Option<u64>, Outcome> {
+    let Some(name) = attributes.get("name").and_then(Value::as_str) else { return Ok(None) };
+    let found = flow.organizations_by_name(name).await?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [(id, None)] => {
+            report.warn(format!(
+                "organization {id} is named `{name}` and had no external_id: it was adopted for groupId `{external_id}` (its external_id is now `{external_id}`)"
+            ));
+            Ok(Some(*id))
+        }
+        // Written by a racing group call for this groupId a moment ago: the write below matches it.
+        [(_, Some(other))] if other.eq_ignore_ascii_case(external_id) => Ok(None),
+        [(id, Some(other))] => Err(Outcome::new(
+            Code::OrganizationNameTaken,
+            format!(
+                "organization {id} already has the name `{name}` with external_id `{other}`; Zendesk organization names are unique, so groupId `{external_id}` was not written (rename one of them)"
+            ),
+        )),
+        many => Err(Outcome::new(
+            Code::AmbiguousOrganization,
+            format!("{} Zendesk organizations are named `{name}`; nothing was written", many.len()),
+        )),
+    }
 }

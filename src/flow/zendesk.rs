@@ -9,6 +9,10 @@ use crate::outcome::{Code, Outcome};
 use crate::request::RequestDescriptor;
 use crate::response::Response;
 
+/// Search results whose primary email differs from the one looked for and whose identities are read
+/// to find a secondary match: a bound on the reads one lookup may cost.
+const MAX_IDENTITY_CHECKS: usize = 3;
+
 /// A user as a search returns it: only what the flows need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -23,19 +27,41 @@ impl Flow {
         expect_json(&response, doing)
     }
 
-    /// Users whose primary email is exactly `email` (case-insensitive). Search is loose and
-    /// index-backed, so every result is checked again here.
+    /// Users who hold the email `email` (case-insensitive), as their primary email or as a secondary
+    /// identity. Search is loose and index-backed, so every result is checked again here: a result
+    /// whose primary email differs is kept only when its identities list the email (one more read
+    /// each, for at most [`MAX_IDENTITY_CHECKS`] such results; Zendesk's `email:` search matches
+    /// secondary identities too, and its `email` attribute is only the primary one).
     pub(super) async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Outcome> {
         let query = format!("email:\"{}\"", email.replace('"', ""));
         let body =
             self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
-        let users = read_users(&body)?;
-        Ok(users.into_iter().filter(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email))).collect())
+        let (mut matched, others): (Vec<User>, Vec<User>) = read_users(&body)?
+            .into_iter()
+            .partition(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)));
+        for user in others.into_iter().take(MAX_IDENTITY_CHECKS) {
+            let body = self
+                .call(self.api.get(&format!("/users/{}/identities", user.id), &[]), "reading the user's identities")
+                .await?;
+            let list = body.get("identities").and_then(Value::as_array).ok_or_else(|| unreadable("identities"))?;
+            let holds = list.iter().any(|identity| {
+                identity.get("type").and_then(Value::as_str) == Some("email")
+                    && identity.get("value").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(email))
+            });
+            if holds {
+                matched.push(user);
+            }
+        }
+        Ok(matched)
     }
 
+    /// Users whose `external_id` is `external_id` (exact, case-insensitive), by `GET /users?external_id=`:
+    /// a database read, not the search index, so a user written a moment ago is found (Zendesk's
+    /// Users API: "List Users" filter `external_id`; search can lag minutes behind writes). Its
+    /// `show_many?external_ids=` sibling would cut a value holding a comma in two.
     pub(super) async fn users_by_external_id(&self, external_id: &str) -> Result<Vec<User>, Outcome> {
         let body = self
-            .call(self.api.get("/users/search", &[("external_id", external_id)]), "looking the user up by external_id")
+            .call(self.api.get("/users", &[("external_id", external_id)]), "looking the user up by external_id")
             .await?;
         read_users(&body)
     }
@@ -50,6 +76,21 @@ impl Flow {
             .await?;
         let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
         list.iter().map(|o| o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))).collect()
+    }
+
+    /// Organizations named `name` (exact, case-insensitive): `(id, external_id)` each.
+    pub(super) async fn organizations_by_name(&self, name: &str) -> Result<Vec<(u64, Option<String>)>, Outcome> {
+        let body = self
+            .call(self.api.get("/organizations/search", &[("name", name)]), "looking the organization up by name")
+            .await?;
+        let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
+        list.iter()
+            .map(|o| {
+                let id = o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))?;
+                let external_id = o.get("external_id").and_then(Value::as_str).filter(|s| !s.is_empty());
+                Ok((id, external_id.map(str::to_string)))
+            })
+            .collect()
     }
 
     /// The one existing user an identifier names: the cache's answer (`true`), else one lookup.

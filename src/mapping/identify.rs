@@ -9,6 +9,7 @@
 //! | `phone`            | `phone`                               |
 //! | `userId` (event)   | `external_id` and `user_fields.user_id` |
 //! | `role`             | never sent (Zendesk reserves it)      |
+//! | setting `verified` | `verified: true` when on; omitted when off |
 //! | `company` with `remove: true` | membership removal (setting) |
 //! | anything else      | `user_fields.<snake_case key>`        |
 
@@ -118,7 +119,13 @@ pub fn user_plan(
             value: Value::String(user_id.to_string()),
         });
     }
-    attributes.insert("verified".into(), Value::Bool(verified));
+    // "Create Users as Verified": `verified: true` on every user write when on; never sent when off.
+    // On an update where `verified` is the only identity value, Zendesk sets the primary email's
+    // `verified` to it (Zendesk's Users API, "Update User"), so `false` would un-verify a user someone
+    // verified; a new user is unverified without it ("verified" defaults to false on create).
+    if verified {
+        attributes.insert("verified".into(), Value::Bool(true));
+    }
     Ok(UserPlan { attributes, email, organization_id, custom, removal, report })
 }
 

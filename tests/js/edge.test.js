@@ -338,8 +338,8 @@ describe("answers when Zendesk fails", () => {
       line("gr-1", "group", "delivered", "delivered", { retryable: false }),
     ]);
     assert.match(retried.body.events[0].message, /^messageId "id-1" already ended as delivered \(delivered\) at \d{4}-\d\d-\d\dT[\d:.]+Z; not sent again$/);
-    // Only the group's requests went out again.
-    assert.deepEqual(zendesk.slice(before), ["GET /api/v2/organizations/search", "POST /api/v2/organizations/create_or_update", "POST /api/v2/organization_memberships"]);
+    // Only the group's requests went out again (a new groupId: by external_id, then by name).
+    assert.deepEqual(zendesk.slice(before), ["GET /api/v2/organizations/search", "GET /api/v2/organizations/search", "POST /api/v2/organizations/create_or_update", "POST /api/v2/organization_memberships"]);
     assert.deepEqual(account(simulator), {
       users: [{ name: "User 1", email: "user1@example.com", external_id: "u1" }],
       organizations: [{ name: "Org 1", external_id: "org-1" }],

@@ -53,7 +53,7 @@ test("create_or_update answers 201 on create and 200 on update, matching externa
   assert.equal(sim.state().users.length, 1);
 
   // exact lookups are case-insensitive too
-  assert.equal(call("GET", "/users/search.json?external_id=ABC-1").json.count, 1);
+  assert.equal(call("GET", "/users.json?external_id=ABC-1").json.count, 1);
   const shown = call("GET", "/users/show_many.json?external_ids=abc-1,missing");
   assert.deepEqual(shown.json.users.map((u) => u.id), [created.json.user.id]);
 });
@@ -75,7 +75,7 @@ test("create_or_update matches by email when no external_id matches; name is req
 });
 
 test("an email on update is added as a secondary identity; the primary email stays", () => {
-  const sim = createSimulator();
+  const sim = createSimulator({ searchIndexLagMs: 0 });
   const call = client(sim);
   const { json } = upsertUser(call, { name: "Ann", email: "ann@example.com", external_id: "u1" });
   const updated = call("PUT", `/users/${json.user.id}.json`, { user: { email: "ann@work.example" } });
@@ -319,15 +319,24 @@ test("search: email query forms are exact on any identity, deleted users don't m
   assert.equal(call("PUT", "/users/123456", { user: { name: "X" } }).json.error, "RecordNotFound");
 });
 
-test("new users lag in query search when searchIndexLagMs is set, but external_id search is immediate", () => {
+test("search lags behind new users by default (2 minutes); exact reads by external_id never lag", () => {
   const clock = manualClock();
-  const sim = createSimulator({ clock, searchIndexLagMs: 5000 });
+  const sim = createSimulator({ clock });
   const call = client(sim);
   upsertUser(call, { name: "Lag", email: "lag@example.com", external_id: "lag" });
   assert.equal(call("GET", "/users/search?query=email:lag@example.com").json.count, 0);
-  assert.equal(call("GET", "/users/search?external_id=lag").json.count, 1);
-  clock.advance(5000);
+  assert.equal(call("GET", "/users/search?external_id=lag").json.count, 0);
+  assert.equal(call("GET", "/users?external_id=LAG").json.count, 1);
+  assert.equal(call("GET", "/users/show_many?external_ids=lag").json.count, 1);
+  clock.advance(119_999);
+  assert.equal(call("GET", "/users/search?query=email:lag@example.com").json.count, 0);
+  clock.advance(1);
   assert.equal(call("GET", "/users/search?query=email:lag@example.com").json.count, 1);
+  assert.equal(call("GET", "/users/search?external_id=lag").json.count, 1);
+
+  const quick = createSimulator({ clock, searchIndexLagMs: 0 });
+  upsertUser(client(quick), { name: "Now", email: "now@example.com" });
+  assert.equal(client(quick)("GET", "/users/search?query=email:now@example.com").json.count, 1);
 });
 
 test("Sunshine: an event with no matching identifier creates an anonymous user; a match lands on the user", () => {
@@ -648,7 +657,7 @@ test("unknown endpoints, wrong methods and bad JSON", () => {
 });
 
 test("fetch adapter: a real Response, delayMs honoured, abort and drop reject like fetch", async () => {
-  const sim = createSimulator();
+  const sim = createSimulator({ searchIndexLagMs: 0 });
   const headers = { authorization: BASIC, "content-type": "application/json" };
   const created = await sim.fetch(`${ORIGIN}/api/v2/users/create_or_update.json`, {
     method: "POST",
@@ -703,7 +712,7 @@ test("state(), log() and reset()", () => {
 });
 
 test("lookups follow changes: a changed external_id, and a deleted user's email and external_id are free again", () => {
-  const sim = createSimulator();
+  const sim = createSimulator({ searchIndexLagMs: 0 });
   const call = client(sim);
   const user = upsertUser(call, { name: "A", email: "a@example.com", external_id: "old" }).json.user;
   assert.equal(call("PUT", `/users/${user.id}`, { user: { external_id: "NEW" } }).status, 200);
