@@ -72,6 +72,12 @@ export interface SimulatorOptions {
   tokenSeed?: number;
   /** Default true. false: create_or_update_many answers 403 {"error":"Forbidden",…}. */
   bulkImport?: boolean;
+  /**
+   * The role of every accepted credential. Default "admin". "agent": creating custom fields and writing
+   * organizations or memberships answer 403 {"error":"Forbidden",…} (Zendesk: admins only); users can
+   * still be read and written.
+   */
+  role?: "admin" | "agent";
   /** Issue every id beyond 2^53 (users start at 9007199254740993). Default false (ids ~10^13). */
   largeIds?: boolean;
   /** Account-wide requests per minute (fixed one-minute windows of simulated time). Default: unlimited. */

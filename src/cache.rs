@@ -12,12 +12,14 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct FieldInfo {
     pub field_type: FieldType,
     pub active: bool,
+    /// A dropdown's or multiselect's option values (`custom_field_options[].value`); None otherwise.
+    pub options: Option<Vec<String>>,
 }
 
 /// Custom fields by key.
 pub type Catalog = HashMap<String, FieldInfo>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FieldKind {
     User,
     Organization,
@@ -48,6 +50,8 @@ pub struct Cache {
     users_by_email: HashMap<String, u64>,
     users_by_external_id: HashMap<String, u64>,
     organizations_by_external_id: HashMap<String, u64>,
+    /// Fields these credentials could not create (403: not an administrator), so they are not asked again.
+    uncreatable: std::collections::HashSet<(FieldKind, String)>,
 }
 
 /// Zendesk matches emails and external ids case-insensitively. ASCII folding only: a non-ASCII
@@ -84,6 +88,17 @@ impl Cache {
             FieldKind::Organization => &mut self.organization_fields,
         };
         slot.get_or_insert_with(Catalog::new).insert(key.to_string(), info);
+    }
+
+    pub fn is_uncreatable(&self, kind: FieldKind, key: &str) -> bool {
+        self.uncreatable.contains(&(kind, key.to_string()))
+    }
+
+    pub fn mark_uncreatable(&mut self, kind: FieldKind, key: &str) {
+        if self.uncreatable.len() >= MAX_ENTRIES {
+            self.uncreatable.clear();
+        }
+        self.uncreatable.insert((kind, key.to_string()));
     }
 
     pub fn user_by_email(&self, email: &str) -> Option<u64> {

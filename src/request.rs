@@ -54,13 +54,20 @@ impl Api {
         self.request(Method::Delete, path, &[], None)
     }
 
-    /// A GET of an absolute URL that Zendesk handed out (`next_page`), kept only when it is ours.
-    pub fn get_absolute(&self, url: &str) -> Option<RequestDescriptor> {
-        let rest = url.strip_prefix(&self.base)?;
-        if !(rest.starts_with('/') || rest.starts_with('?')) || url.chars().any(|c| c.is_control() || c == ' ') {
+    /// A GET of a `next_page` link for `collection` (e.g. `user_fields`). Zendesk writes its own host
+    /// into the link (`https://acme.zendesk.com/api/v2/user_fields.json?page=2`), also when it is
+    /// reached through a proxy `baseUrl`, so only the part after `/api/v2/` is kept and sent to this
+    /// account's base: credentials never go to a host the settings did not name. None when the link is
+    /// not for `collection`.
+    pub fn get_next_page(&self, url: &str, collection: &str) -> Option<RequestDescriptor> {
+        let at = url.find("/api/v2/")?;
+        let rest = &url[at + "/api/v2/".len()..];
+        let after = rest.strip_prefix(collection)?;
+        let well_formed = after.is_empty() || after.starts_with(".json") || after.starts_with('?');
+        if !well_formed || url.chars().any(|c| c.is_control() || c == ' ' || c == '#') {
             return None;
         }
-        Some(self.descriptor(Method::Get, url.to_string(), None))
+        Some(self.descriptor(Method::Get, format!("{}/{rest}", self.base), None))
     }
 
     fn request(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> RequestDescriptor {

@@ -315,7 +315,7 @@ fn values_are_fitted_to_existing_field_types_or_dropped_with_a_warning() {
 }
 
 #[test]
-fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
+fn a_lost_creation_race_reads_that_one_field_and_carries_on() {
     let d = destination(json!({}));
     let event = json!({"type": "identify", "userId": "u5", "traits": {"name": "Milton", "stapler": "red"}});
     let taken = json!({"error": "RecordInvalid", "description": "Record validation errors", "details": {"key": [{"description": "Key: has already been taken", "error": "DuplicateValue"}]}});
@@ -330,7 +330,11 @@ fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
                 422,
                 taken,
             ),
-            get("/user_fields", 200, fields("user_fields", &[("user_id", "text"), ("stapler", "dropdown")])),
+            get(
+                "/user_fields/stapler",
+                200,
+                json!({"user_field": {"id": 9, "key": "stapler", "type": "dropdown", "custom_field_options": [{"name": "Red", "value": "red"}]}}),
+            ),
             post(
                 "/users/create_or_update",
                 json!({"user": {"name": "Milton", "external_id": "u5", "user_fields": {"stapler": "red", "user_id": "u5"}}}),
@@ -340,6 +344,94 @@ fn a_lost_creation_race_rereads_the_catalog_and_carries_on() {
         ],
     );
     assert_eq!(outcome.code, Code::Delivered);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+}
+
+#[test]
+fn dropdown_and_multiselect_values_outside_the_options_are_dropped_not_fatal() {
+    let d = destination(json!({}));
+    let catalog = json!({"user_fields": [
+        {"id": 1, "key": "user_id", "type": "text"},
+        {"id": 2, "key": "plan", "type": "dropdown", "custom_field_options": [{"name": "Free", "value": "free"}, {"name": "Pro", "value": "pro"}]},
+        {"id": 3, "key": "topics", "type": "multiselect", "custom_field_options": [{"name": "A", "value": "a"}, {"name": "B", "value": "b"}]},
+        {"id": 4, "key": "tier", "type": "tagger", "custom_field_options": [{"name": "Gold", "value": "gold"}]}
+    ], "count": 4, "next_page": null});
+    let event = json!({"type": "identify", "userId": "u7", "traits": {"name": "Opt", "plan": "enterprise", "topics": "b", "tier": "gold"}});
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/user_fields", 200, catalog),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Opt", "external_id": "u7", "user_fields": {"topics": ["b"], "tier": "gold", "user_id": "u7"}}}),
+                201,
+                json!({"user": {"id": 19}}),
+            ),
+        ],
+    );
+    assert_eq!(outcome.code, Code::Delivered);
+    assert_eq!(outcome.warnings, vec!["`traits.plan` was not sent: \"enterprise\" is not one of the dropdown field's options (free, pro)"]);
+}
+
+#[test]
+fn an_agent_that_cannot_create_fields_still_writes_the_user_and_warns_once_per_key() {
+    let d = destination(json!({}));
+    let forbidden = json!({"error": "Forbidden", "description": "You do not have access to this page."});
+    let event = |n: u32| json!({"type": "identify", "userId": format!("a{n}"), "traits": {"name": "Agent Made", "plan": "pro"}});
+    let outcome = converse(
+        &d,
+        event(1),
+        vec![
+            get("/user_fields", 200, fields("user_fields", &[])),
+            post("/user_fields", json!({"user_field": {"type": "text", "title": "Plan", "key": "plan"}}), 403, forbidden.clone()),
+            post("/user_fields", json!({"user_field": {"type": "text", "title": "User ID", "key": "user_id"}}), 403, forbidden),
+            post("/users/create_or_update", json!({"user": {"name": "Agent Made", "external_id": "a1"}}), 201, json!({"user": {"id": 20}})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 20 created"));
+    assert_eq!(outcome.warnings, vec![
+        "`traits.plan` was not sent: the field `plan` does not exist and could not be created: creating custom fields needs a Zendesk administrator, and Zendesk answered 403 (Forbidden; You do not have access to this page.). Later events leave it out without this warning",
+        "`userId` was not sent: the field `user_id` does not exist and could not be created: creating custom fields needs a Zendesk administrator, and Zendesk answered 403 (Forbidden; You do not have access to this page.). Later events leave it out without this warning",
+    ]);
+    // Remembered: no second attempt, no second warning; the mapping still says why.
+    let outcome = converse(
+        &d,
+        event(2),
+        vec![post("/users/create_or_update", json!({"user": {"name": "Agent Made", "external_id": "a2"}}), 201, json!({"user": {"id": 21}}))],
+    );
+    assert_eq!((outcome.code, outcome.warnings.len()), (Code::Delivered, 0));
+    let plan = outcome.mapping.iter().find(|m| m.from == "traits.plan").unwrap();
+    assert_eq!(plan.to, None);
+    assert_eq!(plan.note.as_deref(), Some("the field `plan` does not exist and these credentials cannot create it (an administrator's can)"));
+}
+
+#[test]
+fn the_catalog_follows_next_page_through_a_proxy_base_url() {
+    use zendesk_destination::{Response, Step};
+    // Zendesk writes its own host into next_page; the request goes to the settings' baseUrl.
+    let d = zendesk_destination::Destination::new(settings(json!({"baseUrl": "http://127.0.0.1:4010"})));
+    let event = json!({"type": "identify", "userId": "p1", "traits": {"name": "Paged", "plan": "pro"}});
+    let mut conversation = d.begin(&event, NOW);
+    let mut urls = Vec::new();
+    let answers = [
+        json!({"user_fields": [{"key": "user_id", "type": "text"}], "next_page": "https://acme.zendesk.com/api/v2/user_fields.json?page=2&per_page=1"}),
+        json!({"user_fields": [{"key": "plan", "type": "integer"}], "next_page": null}),
+        json!({"user": {"id": 22}}),
+    ];
+    for answer in answers {
+        let Step::Request { request } = conversation.step().clone() else { panic!("ended early") };
+        urls.push(request.url.clone());
+        conversation.respond(Response::new(200, &answer.to_string()));
+    }
+    assert_eq!(urls, vec![
+        "http://127.0.0.1:4010/api/v2/user_fields",
+        "http://127.0.0.1:4010/api/v2/user_fields.json?page=2&per_page=1",
+        "http://127.0.0.1:4010/api/v2/users/create_or_update",
+    ]);
+    let Step::Done { outcomes } = conversation.step() else { panic!("expected the end") };
+    // `plan` was found on page 2 (an integer field): "pro" does not fit it, so it was not created as text.
+    assert_eq!(outcomes[0].warnings, vec!["`traits.plan` was not sent: a string does not fit the integer field and cannot be converted without loss"]);
 }
 
 #[test]
@@ -529,8 +621,38 @@ fn an_unknown_organization_id_is_left_out_rather_than_losing_the_user() {
     );
     assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 16 created"));
     assert_eq!(outcome.warnings, vec![
-        "organizationId 6789 is not a Zendesk organization (RecordInvalid; Record validation errors; organization_id: Organization: 6789 is invalid); the user was written without it",
+        "organizationId 6789 is not a Zendesk organization (Zendesk answered 422 RecordInvalid; Record validation errors; organization_id: Organization: 6789 is invalid); the user was written without it",
     ]);
+
+    // What Zendesk really answers (a captured response): 404 RecordNotFound, on a create …
+    let not_found = json!({"error": "RecordNotFound", "description": "Not found"});
+    let d = destination(json!({}));
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 404, not_found.clone()),
+            post("/users/create_or_update", without.clone(), 201, json!({"user": {"id": 17}})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 17 created"));
+    assert_eq!(outcome.warnings, vec![
+        "organizationId 6789 is not a Zendesk organization (Zendesk answered 404 RecordNotFound; Not found); the user was written without it",
+    ]);
+    // … and on an update; a second 404 means the user itself is gone: that is the outcome, no guess.
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, users(&[(18, "pikachu@pakemon.com")])),
+            put("/users/18", seed_user_body(json!({})), 404, not_found.clone()),
+            put("/users/18", without.clone(), 404, not_found),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.warnings.len()), (Code::ZendeskRejected, 0));
+    assert_eq!(outcome.message, "Zendesk rejected the request (404) while updating the user: RecordNotFound; Not found");
 
     // Other validation errors are not retried.
     let d = destination(json!({}));

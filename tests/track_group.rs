@@ -281,6 +281,27 @@ fn a_name_held_by_another_external_id_fails_and_several_skip() {
     assert_eq!(outcome.message, "2 Zendesk organizations are named `LA Lakers`; nothing was written");
 }
 
+#[test]
+fn group_with_an_agents_credentials_says_it_needs_an_administrator() {
+    let d = destination(json!({}));
+    let forbidden = json!({"error": "Forbidden", "description": "You do not have access to this page."});
+    let event = json!({"type": "group", "groupId": "g1", "userId": "u1", "traits": {"name": "Initech"}});
+    let outcome = converse(
+        &d,
+        event,
+        vec![
+            get("/organizations/search?external_id=g1", 200, json!({"organizations": [], "count": 0})),
+            get("/organizations/search?name=Initech", 200, json!({"organizations": [], "count": 0})),
+            post("/organizations/create_or_update", json!({"organization": {"external_id": "g1", "name": "Initech"}}), 403, forbidden),
+        ],
+    );
+    assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::Unauthorized, false));
+    assert_eq!(
+        outcome.message,
+        "Zendesk refused access (403) while creating or updating the organization: group calls need a Zendesk administrator's credentials; these are not an administrator's (Forbidden; You do not have access to this page.)"
+    );
+}
+
 fn seed_group() -> serde_json::Value {
     json!({"type": "group", "groupId": "908172409", "userId": "6789", "traits": {"name": "LA Lakers", "url": "https://lakers.com", "deleted": false}})
 }

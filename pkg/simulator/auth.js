@@ -13,6 +13,16 @@ export function installAuth(sim) {
       error_description: "The access token provided is expired, revoked, malformed or invalid for other reasons.",
     });
 
+  // Creating custom fields and writing organizations and memberships need an administrator (Zendesk's
+  // "User Fields" / "Organization Fields" / "Organizations" pages: "Allowed for: Admins"; agents with a
+  // custom role that allows it are not simulated). Agents may read and write users. The credential's
+  // role is the `role` option: every credential of a simulated account has the same one.
+  function requireAdmin(identity) {
+    if (identity.role !== "admin") {
+      throw new ApiError(403, { error: "Forbidden", description: "You do not have access to this page. Please contact the account owner of this help desk for further help." });
+    }
+  }
+
   function decodeBase64(text) {
     try {
       const binary = atob(text);
@@ -43,18 +53,18 @@ export function installAuth(sim) {
         );
         if (!accepted) throw couldNotAuthenticate();
       }
-      return { scheme, email };
+      return { scheme, email, role: sim.config.role };
     }
     const token = match[2];
     if (sim.account.revokedTokens.has(token)) throw invalidToken();
     const expiresMs = sim.account.issuedTokens.get(token);
     if (expiresMs !== undefined) {
       if (sim.now() >= expiresMs) throw invalidToken();
-      return { scheme };
+      return { scheme, role: sim.config.role };
     }
     const initialClientToken = sim.account.oauthClients.some((client) => client.accessToken === token);
     if (sim.config.auth && !sim.config.auth.bearer.includes(token) && !initialClientToken) throw invalidToken();
-    return { scheme };
+    return { scheme, role: sim.config.role };
   }
 
   // POST /oauth/tokens with grant_type=refresh_token (JSON or form-encoded).
@@ -97,5 +107,5 @@ export function installAuth(sim) {
     }, { "cache-control": "no-store" });
   }
 
-  Object.assign(sim, { couldNotAuthenticate, invalidToken, decodeBase64, authenticate, handleOAuthToken });
+  Object.assign(sim, { requireAdmin, couldNotAuthenticate, invalidToken, decodeBase64, authenticate, handleOAuthToken });
 }

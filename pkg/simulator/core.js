@@ -125,7 +125,9 @@ export function createSimulator(options = {}) {
   // ----- routes ----------------------------------------------------------------------------------------
 
   const routes = [];
-  const route = (method, pattern, handler) => routes.push({ method, pattern: new RegExp(`^${pattern}$`), handler });
+  // `{admin: true}`: the endpoint needs an administrator; other credentials get 403 (see auth.js).
+  const route = (method, pattern, handler, { admin = false } = {}) =>
+    routes.push({ method, pattern: new RegExp(`^${pattern}$`), handler, admin });
   const canonicalOrigin = () => `https://${sim.config.subdomain}.zendesk.com`;
 
   Object.assign(sim, { now, realSecondsText, allocateId, route, canonicalOrigin });
@@ -208,6 +210,7 @@ export function createSimulator(options = {}) {
         if (candidate.method !== context.method) continue;
         const match = candidate.pattern.exec(apiPath);
         if (!match) continue;
+        if (candidate.admin) sim.requireAdmin(context.identity);
         const result = candidate.handler(context, ...match.slice(1));
         return jsonResponse(result.status, result.body, { ...result.headers, ...rateHeaders });
       }

@@ -5,6 +5,8 @@ import { toJson } from "./json.js";
 
 const FIELD_TYPES = new Set(["text", "textarea", "checkbox", "date", "integer", "decimal", "regexp", "dropdown", "lookup", "multiselect"]);
 
+const ADMIN = { admin: true };
+
 /** Adds the fields handlers and routes to the simulator core `sim`. */
 export function installFields(sim) {
   function renderFields(fields, values) {
@@ -36,6 +38,13 @@ export function installFields(sim) {
 
   // ----- custom field values ------------------------------------------------------------------------
 
+  // A date field takes a date-time at midnight UTC too, and keeps its date (issue 8's review of
+  // Zendesk's behaviour; which offsets count as midnight is an assumption: UTC only).
+  function midnightDate(value) {
+    const match = typeof value === "string" && /^(\d{4}-\d{2}-\d{2})T00:00:00(?:\.0+)?(?:Z|[+-]00:?00)$/.exec(value);
+    return match && isCalendarDate(match[1]) ? match[1] : null;
+  }
+
   // Returns null when the value fits the field, else what was expected.
   function fieldValueProblem(field, value) {
     if (value === null) return null; // null clears a value
@@ -51,7 +60,7 @@ export function installFields(sim) {
       case "decimal":
         return typeof value === "bigint" || (typeof value === "number" && Number.isFinite(value)) ? null : "a number";
       case "date":
-        return isCalendarDate(value) ? null : "a date as YYYY-MM-DD";
+        return isCalendarDate(value) || midnightDate(value) ? null : "a date as YYYY-MM-DD";
       case "regexp":
         return typeof value === "string" && new RegExp(field.regexp_for_validation ?? "").test(value) ? null : `a string matching ${field.regexp_for_validation}`;
       case "dropdown":
@@ -79,7 +88,7 @@ export function installFields(sim) {
       if (!field) continue;
       const expected = fieldValueProblem(field, value);
       if (expected) problems.add(key, "InvalidValue", `${field.title}: ${toJson(value)} is not valid, expected ${expected}`);
-      else accepted[key] = value;
+      else accepted[key] = field.type === "date" && midnightDate(value) ? midnightDate(value) : value;
     }
     return accepted;
   }
@@ -102,9 +111,9 @@ export function installFields(sim) {
   function planFieldCreate(definition, fields) {
     const problems = new ValidationDetails();
     if (!isPlainObject(definition)) throw missingParameter(fields === sim.account.userFields ? "user_field" : "organization_field");
-    const { type, title, key } = definition;
-    if (!type) problems.add("type", "BlankValue", "Type: cannot be blank");
-    else if (!FIELD_TYPES.has(type)) problems.add("type", "InvalidValue", `Type: ${toJson(type)} is not included in the list`);
+    // No type: a text field (issue 8's review of Zendesk's User Fields API; not in our reference).
+    const { type = "text", title, key } = definition;
+    if (!FIELD_TYPES.has(type)) problems.add("type", "InvalidValue", `Type: ${toJson(type)} is not included in the list`);
     if (typeof title !== "string" || !title.trim()) problems.add("title", "BlankValue", "Title: cannot be blank");
     if (typeof key !== "string" || !key) problems.add("key", "BlankValue", "Key: cannot be blank");
     else if (!/^[A-Za-z0-9_]+$/.test(key) || /^\d+$/.test(key)) {
@@ -133,7 +142,7 @@ export function installFields(sim) {
     const field = {
       id: sim.allocateId(kind),
       key: definition.key,
-      type: definition.type,
+      type: definition.type ?? "text",
       title: definition.title.trim(),
       description: definition.description ?? "",
       position: definition.position ?? fields.length + 1,
@@ -161,12 +170,18 @@ export function installFields(sim) {
       if (!field) throw notFound();
       return ok(200, { [rootKey]: renderField(field, request.origin, collection) });
     });
+    // Show User Field accepts the key in place of the id ("GET /user_fields/{user_field_id_or_key}").
+    sim.route("GET", `/${collection}/([A-Za-z0-9_]*[A-Za-z_][A-Za-z0-9_]*)`, (request, key) => {
+      const field = fieldsOf().find((candidate) => candidate.key === key);
+      if (!field) throw notFound();
+      return ok(200, { [rootKey]: renderField(field, request.origin, collection) });
+    });
     sim.route("POST", `/${collection}`, (request) => {
       const definition = readRoot(request, rootKey);
       planFieldCreate(definition, fieldsOf());
       const field = createField(definition, fieldsOf(), kind);
       return ok(201, { [rootKey]: renderField(field, request.origin, collection) }, { location: `${request.origin}/api/v2/${collection}/${field.id}.json` });
-    });
+    }, ADMIN);
   }
 
   Object.assign(sim, { renderFields, renderField, fieldValueProblem, checkCustomFieldValues, applyCheckboxTags, planFieldCreate, createField });

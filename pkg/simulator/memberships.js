@@ -2,6 +2,8 @@
 
 import { isoSeconds, toId, byId, notFound, recordInvalid, ValidationDetails, indexAdd, indexDelete, readRoot, ok, ID } from "./util.js";
 
+const ADMIN = { admin: true };
+
 /** Adds the memberships handlers and routes to the simulator core `sim`. */
 export function installMemberships(sim) {
   const membershipsOf = (user) => [...(sim.account.index.membershipsByUser.get(String(user.id)) ?? [])];
@@ -73,7 +75,7 @@ export function installMemberships(sim) {
     if (!membership || membership.user_id !== BigInt(userId)) throw notFound();
     removeMembership(membership);
     return ok(204, null);
-  });
+  }, ADMIN);
 
   sim.route("DELETE", `/users/${ID}/organizations/${ID}`, (_request, userId, organizationId) => {
     const user = sim.getUser(BigInt(userId));
@@ -81,7 +83,7 @@ export function installMemberships(sim) {
     if (!membership) throw notFound(); // not a member (or unknown user/organization)
     removeMembership(membership);
     return ok(204, null);
-  });
+  }, ADMIN);
 
   sim.route("GET", `/organizations/${ID}/organization_memberships`, (request, id) => {
     const org = sim.getOrganization(BigInt(id));
@@ -106,7 +108,7 @@ export function installMemberships(sim) {
     const membership = addMembership(user, org);
     if (attrs.default === true) for (const other of membershipsOf(user)) other.default = other === membership;
     return ok(201, { organization_membership: renderMembership(membership, request.origin) }, { location: `${request.origin}/api/v2/organization_memberships/${membership.id}.json` });
-  });
+  }, ADMIN);
 
   sim.route("GET", `/organization_memberships/${ID}`, (request, id) => {
     const membership = sim.account.memberships.get(id);
@@ -119,7 +121,7 @@ export function installMemberships(sim) {
     if (!membership) throw notFound();
     removeMembership(membership);
     return ok(204, null);
-  });
+  }, ADMIN);
 
   Object.assign(sim, { membershipsOf, defaultMembership, renderMembership, setDefaultOrganization, addMembership, removeMembership });
 }

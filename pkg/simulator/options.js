@@ -19,6 +19,7 @@ export function normalizeOptions(options) {
     for (const kind of kinds) if (!FAULT_KINDS.includes(kind)) throw new TypeError(`faults.kinds: unknown kind "${kind}"`);
     faults = { rate: Number(options.faults.rate ?? 0), seed: Number(options.faults.seed ?? 1), kinds, slowMs: Number(options.faults.slowMs ?? 30000) };
   }
+  if (options.role !== undefined && !["admin", "agent"].includes(options.role)) throw new TypeError('role must be "admin" or "agent"');
   const timeScale = Number(options.timeScale ?? 1);
   if (!(timeScale > 0)) throw new TypeError("timeScale must be a positive number");
   return {
@@ -29,6 +30,7 @@ export function normalizeOptions(options) {
     tokenSeed: Number(options.tokenSeed ?? 1),
     bulkImport: options.bulkImport ?? true,
     largeIds: Boolean(options.largeIds),
+    role: options.role ?? "admin",
     rateLimitPerMinute: options.rateLimitPerMinute ? Number(options.rateLimitPerMinute) : null,
     singleUserWriteLimit: Boolean(options.singleUserWriteLimit),
     timeScale,

@@ -4,6 +4,8 @@ import { isoSeconds, toId, byId, lower, ApiError, notFound, ValidationDetails, n
 
 const ORGANIZATION_WRITABLE_KEYS = new Set(["name", "external_id", "domain_names", "tags", "details", "notes", "group_id", "shared_tickets", "shared_comments", "organization_fields"]);
 
+const ADMIN = { admin: true };
+
 /** Adds the organizations handlers and routes to the simulator core `sim`. */
 export function installOrganizations(sim) {
   const getOrganization = (id) => (id === null ? undefined : sim.account.organizations.get(String(id)));
@@ -141,7 +143,7 @@ export function installOrganizations(sim) {
     sim.account.counters[matched ? "organizationsUpdated" : "organizationsCreated"]++;
     const headers = { ...warnHeader(plan.warnings), ...(matched ? {} : { location: `${request.origin}/api/v2/organizations/${org.id}.json` }) };
     return ok(matched ? 200 : 201, { organization: renderOrganization(org, request.origin) }, headers);
-  });
+  }, ADMIN);
 
   sim.route("POST", "/organizations", (request) => {
     const attrs = readRoot(request, "organization");
@@ -149,7 +151,7 @@ export function installOrganizations(sim) {
     const org = plan.apply();
     sim.account.counters.organizationsCreated++;
     return ok(201, { organization: renderOrganization(org, request.origin) }, warnHeader(plan.warnings));
-  });
+  }, ADMIN);
 
   sim.route("GET", "/organizations/search", (request) => {
     const externalId = request.query.get("external_id");
@@ -175,7 +177,7 @@ export function installOrganizations(sim) {
     plan.apply();
     sim.account.counters.organizationsUpdated++;
     return ok(200, { organization: renderOrganization(org, request.origin) }, warnHeader(plan.warnings));
-  });
+  }, ADMIN);
 
   sim.route("DELETE", `/organizations/${ID}`, (_request, id) => {
     const org = getOrganization(BigInt(id));
@@ -183,7 +185,7 @@ export function installOrganizations(sim) {
     for (const membership of [...sim.account.memberships.values()]) if (membership.organization_id === org.id) sim.removeMembership(membership);
     sim.account.organizations.delete(String(org.id));
     return ok(204, null);
-  });
+  }, ADMIN);
 
   Object.assign(sim, { getOrganization, findOrganizationByExternalId, findOrganizationByName, renderOrganization, planOrganizationWrite, applyOrganizationWrite });
 }

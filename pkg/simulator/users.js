@@ -186,7 +186,10 @@ export function installUsers(sim) {
       if (attrs.organization_id === null) change.organization = null;
       else {
         const organization = sim.getOrganization(toId(attrs.organization_id));
-        if (!organization) problems.add("organization_id", "InvalidValue", `Organization: ${toJson(attrs.organization_id)} is invalid`);
+        // A real capture: a user write naming an organization that does not exist answers 404
+        // RecordNotFound, not a 422 (/work/shared/reference/zendesk-api.md, "Conventions and errors").
+        // That it comes before any validation error in the same write is an assumption.
+        if (!organization) throw notFound();
         else change.organization = organization;
       }
     }
@@ -373,7 +376,7 @@ export function installUsers(sim) {
   // The authenticated agent, for "test connection" calls. Not part of the user table.
   sim.route("GET", "/users/me", (request) => {
     const email = request.identity.email ?? `oauth-agent@${sim.config.subdomain}.example`;
-    return ok(200, { user: { id: sim.config.largeIds ? LARGE_ID_BASE - 1n : NORMAL_ID_BASE - 1n, name: "Simulated Admin", email, role: "admin", active: true, verified: true } });
+    return ok(200, { user: { id: sim.config.largeIds ? LARGE_ID_BASE - 1n : NORMAL_ID_BASE - 1n, name: sim.config.role === "admin" ? "Simulated Admin" : "Simulated Agent", email, role: sim.config.role, active: true, verified: true } });
   });
 
   sim.route("POST", "/users/create_or_update", (request) => {

@@ -1,5 +1,8 @@
-//! Custom fields: the catalog is read once per destination (and again after a lost creation race);
-//! missing fields are created with a type inferred from the value; values are fitted to each field's type.
+//! Custom fields: the catalog is read once per destination; missing fields are created with a type
+//! inferred from the value (a lost creation race reads that one field); values are fitted to each
+//! field's type and, for dropdowns and multiselects, to its options. Creating a field needs an
+//! administrator: with an agent's credentials (403) the value is dropped, warned once per key, and
+//! the field is not asked for again.
 
 use serde_json::{json, Map, Value};
 
@@ -8,7 +11,16 @@ use super::Flow;
 use crate::cache::{Catalog, FieldInfo, FieldKind};
 use crate::mapping::{convert, infer_type, CustomValue, FieldType, Report};
 use crate::outcome::Outcome;
-use crate::response::is_already_taken;
+use crate::response::{is_already_taken, Response};
+
+/// What became of a field creation.
+enum Created {
+    Yes,
+    /// Another writer created it first: here is the field as it is now.
+    Taken(FieldInfo),
+    /// 403: these credentials may not create fields. Zendesk's reason.
+    Forbidden(String),
+}
 
 /// More pages than any real account has; a bound against a `next_page` that never ends.
 const MAX_CATALOG_PAGES: usize = 50;
@@ -34,23 +46,45 @@ impl Flow {
             if !catalog.contains_key(&value.key) {
                 // A conversation running beside this one may have created it since this catalog was read.
                 let shared = self.cache.borrow().catalog(kind).and_then(|c| c.get(&value.key).cloned());
+                let uncreatable = self.cache.borrow().is_uncreatable(kind, &value.key);
                 if let Some(info) = shared {
                     catalog.insert(value.key.clone(), info);
+                } else if uncreatable {
+                    report.ignored(
+                        &value.from,
+                        format!("the field `{}` does not exist and these credentials cannot create it (an administrator's can)", value.key),
+                    );
+                    continue;
                 } else if let Some(field_type) = infer_type(&value.value) {
-                    if self.create_field(kind, &value, &field_type).await? {
-                        report.warn(format!(
-                            "created the {} field `{}` in Zendesk's {} for `{}`",
-                            field_type.as_str(),
-                            value.key,
-                            kind.collection(),
-                            value.from
-                        ));
-                        let info = FieldInfo { field_type, active: true };
-                        self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
-                        catalog.insert(value.key.clone(), info);
-                    } else {
+                    match self.create_field(kind, &value, &field_type).await? {
+                        Created::Yes => {
+                            report.warn(format!(
+                                "created the {} field `{}` in Zendesk's {} for `{}`",
+                                field_type.as_str(),
+                                value.key,
+                                kind.collection(),
+                                value.from
+                            ));
+                            let info = FieldInfo { field_type, active: true, options: None };
+                            self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
+                            catalog.insert(value.key.clone(), info);
+                        }
                         // Another writer created it first: its type is what counts now.
-                        catalog = self.catalog(kind, true).await?;
+                        Created::Taken(info) => {
+                            self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
+                            catalog.insert(value.key.clone(), info);
+                        }
+                        Created::Forbidden(reason) => {
+                            self.cache.borrow_mut().mark_uncreatable(kind, &value.key);
+                            report.dropped(
+                                &value.from,
+                                format!(
+                                    "the field `{}` does not exist and could not be created: creating custom fields needs a Zendesk administrator, and Zendesk answered 403 ({reason}). Later events leave it out without this warning",
+                                    value.key
+                                ),
+                            );
+                            continue;
+                        }
                     }
                 }
             }
@@ -58,7 +92,7 @@ impl Flow {
                 Some(info) if !info.active => {
                     report.dropped(&value.from, format!("the field `{}` is inactive in Zendesk", value.key))
                 }
-                Some(info) => match convert(&value.value, &info.field_type) {
+                Some(info) => match convert(&value.value, &info.field_type).and_then(|v| fits_options(v, info)) {
                     Ok(converted) => {
                         report.landed(&value.from, &target(&value.key));
                         fields.insert(value.key, converted);
@@ -90,31 +124,73 @@ impl Flow {
             let body = self.call(next, &format!("reading the {collection} catalog")).await?;
             let list = body.get(collection).and_then(Value::as_array).ok_or_else(|| unreadable(collection))?;
             for field in list {
-                let key = field.get("key").and_then(Value::as_str).ok_or_else(|| unreadable(collection))?;
-                let field_type = FieldType::parse(field.get("type").and_then(Value::as_str).unwrap_or("text"));
-                let active = field.get("active") != Some(&Value::Bool(false));
-                catalog.insert(key.to_string(), FieldInfo { field_type, active });
+                let (key, info) = read_field(field).ok_or_else(|| unreadable(collection))?;
+                catalog.insert(key, info);
             }
             if pages < MAX_CATALOG_PAGES {
-                request = body.get("next_page").and_then(Value::as_str).and_then(|url| self.api.get_absolute(url));
+                request = body
+                    .get("next_page")
+                    .and_then(Value::as_str)
+                    .and_then(|url| self.api.get_next_page(url, collection));
             }
         }
         self.cache.borrow_mut().set_catalog(kind, catalog.clone());
         Ok(catalog)
     }
 
-    /// `Ok(true)` created, `Ok(false)` someone else had just created it.
     async fn create_field(
         &self,
         kind: FieldKind,
         value: &CustomValue,
         field_type: &FieldType,
-    ) -> Result<bool, Outcome> {
+    ) -> Result<Created, Outcome> {
+        let collection = kind.collection();
         let body = json!({ kind.member(): {"type": field_type.as_str(), "title": value.title, "key": value.key} });
-        let response = self.exchange.send(self.api.post(&format!("/{}", kind.collection()), &body)).await;
-        if is_already_taken(&response) {
-            return Ok(false);
+        let response: Response = self.exchange.send(self.api.post(&format!("/{collection}"), &body)).await;
+        if response.status == 403 {
+            return Ok(Created::Forbidden(response.reason()));
         }
-        expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| true)
+        if is_already_taken(&response) {
+            // Read that one field (Show User Field takes the key in place of the id), not every page.
+            let doing = format!("reading the custom field `{}`", value.key);
+            let body = self.call(self.api.get(&format!("/{collection}/{}", value.key), &[]), &doing).await?;
+            let (_, info) =
+                body.get(kind.member()).and_then(read_field).ok_or_else(|| unreadable(kind.member()))?;
+            return Ok(Created::Taken(info));
+        }
+        expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| Created::Yes)
+    }
+}
+
+/// One field of a catalog: its key, type (Zendesk's default, text, when absent), whether it is
+/// active, and a dropdown's or multiselect's option values.
+fn read_field(field: &Value) -> Option<(String, FieldInfo)> {
+    let key = field.get("key").and_then(Value::as_str)?;
+    let field_type = FieldType::parse(field.get("type").and_then(Value::as_str).unwrap_or("text"));
+    let active = field.get("active") != Some(&Value::Bool(false));
+    let options = match field_type {
+        FieldType::Dropdown | FieldType::Multiselect => field.get("custom_field_options").and_then(Value::as_array).map(|list| {
+            list.iter().filter_map(|o| o.get("value").and_then(Value::as_str).map(str::to_string)).collect()
+        }),
+        _ => None,
+    };
+    Some((key.to_string(), FieldInfo { field_type, active, options }))
+}
+
+/// A dropdown or multiselect value Zendesk would refuse (not one of the field's options) is dropped
+/// here, so that one value does not fail the whole write with a 422.
+fn fits_options(value: Value, info: &FieldInfo) -> Result<Value, String> {
+    let Some(options) = &info.options else { return Ok(value) };
+    let known = |v: &Value| v.as_str().is_some_and(|s| options.iter().any(|o| o == s));
+    let fits = match &value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().all(known),
+        other => known(other),
+    };
+    if fits {
+        Ok(value)
+    } else {
+        let listed: Vec<&str> = options.iter().take(20).map(String::as_str).collect();
+        Err(format!("{value} is not one of the {} field's options ({})", info.field_type.as_str(), listed.join(", ")))
     }
 }

@@ -60,6 +60,9 @@ async fn write_organization(
     }
     let body = serde_json::json!({ "organization": attributes });
     let response = flow.exchange.send(flow.api.post("/organizations/create_or_update", &body)).await;
+    if response.status == 403 {
+        return Err(needs_administrator(&response, "creating or updating the organization"));
+    }
     let answer = expect_json(&response, "creating or updating the organization")?;
     let organization_id = created_id(&answer, "organization")?;
     attributes.remove("id");
@@ -79,6 +82,18 @@ async fn write_organization(
         });
     }
     Ok(Outcome::delivered(message))
+}
+
+/// The seed: group calls need an administrator's credentials (Zendesk lets agents write users, but
+/// organizations only for administrators).
+pub(super) fn needs_administrator(response: &crate::response::Response, doing: &str) -> Outcome {
+    Outcome::new(
+        Code::Unauthorized,
+        format!(
+            "Zendesk refused access (403) while {doing}: group calls need a Zendesk administrator's credentials; these are not an administrator's ({})",
+            response.reason()
+        ),
+    )
 }
 
 /// Organization names are unique in Zendesk, and `create_or_update` matches only by id or external_id,

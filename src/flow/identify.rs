@@ -89,13 +89,19 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
     };
     let mut response = flow.exchange.send(write(attributes)).await;
     // An organizationId that Zendesk does not know should not cost the whole user: write it without.
-    if rejects_only(&response, "organization_id") {
-        if let Some(organization) = attributes.remove("organization_id") {
+    // Zendesk answers such a write 404 RecordNotFound (a real capture); a 422 naming only
+    // `organization_id` is handled alike, in case some account or version answers that way.
+    if (response.status == 404 || rejects_only(&response, "organization_id")) && attributes.contains_key("organization_id")
+    {
+        let organization = attributes.remove("organization_id").unwrap_or_default();
+        let reason = format!("{} {}", response.status, response.reason());
+        response = flow.exchange.send(write(attributes)).await;
+        // Written without it: the organization was the problem. Still refused (a PUT answering 404
+        // again: the user itself is gone): that failure is the outcome, not a guess about the organization.
+        if response.is_success() {
             report.warn(format!(
-                "organizationId {organization} is not a Zendesk organization ({}); the user was written without it",
-                response.reason()
+                "organizationId {organization} is not a Zendesk organization (Zendesk answered {reason}); the user was written without it"
             ));
-            response = flow.exchange.send(write(attributes)).await;
         }
     }
     let answer = super::zendesk::expect_json(&response, doing)?;

@@ -136,6 +136,9 @@ impl Flow {
     pub(super) async fn add_membership(&self, user_id: u64, organization_id: u64) -> Result<bool, Outcome> {
         let body = json!({"organization_membership": {"user_id": user_id, "organization_id": organization_id}});
         let response = self.exchange.send(self.api.post("/organization_memberships", &body)).await;
+        if response.status == 403 {
+            return Err(super::group::needs_administrator(&response, "adding the user to the organization"));
+        }
         if response.status == 422
             && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already"))
         {

@@ -255,9 +255,10 @@ test("organization_id on a user write makes it the default and removes other mem
   const memberships = call("GET", `/users/${user.id}/organization_memberships.json`).json.organization_memberships;
   assert.deepEqual(memberships.map((m) => [m.organization_id, m.default]), [[b.id, true]]);
 
+  // An organization that does not exist: 404 RecordNotFound (a real capture), not 422.
   const unknown = call("PUT", `/users/${user.id}`, { user: { organization_id: 42 } });
-  assert.equal(unknown.status, 422);
-  assert.ok(unknown.json.details.organization_id);
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.error, "RecordNotFound");
 });
 
 test("memberships: 422 when already a member; three delete routes answer 204, then 404", () => {

@@ -95,3 +95,92 @@ describe("5. search lag", () => {
     assert.deepEqual([late.code, late.retryable], ["user_not_found", false]);
   });
 });
+
+describe("2. an unknown organizationId", () => {
+  test("Zendesk answers 404; the user is written without it, with a warning", async () => {
+    const { simulator, destination } = world();
+    const d = await destination();
+    const outcome = await d.deliver({ type: "identify", userId: "o1", traits: { name: "Org Less", email: "orgless@example.com", organizationId: 424242 } });
+    assert.equal(outcome.status, "delivered", outcome.message);
+    assert.deepEqual(outcome.warnings.slice(1), ["organizationId 424242 is not a Zendesk organization (Zendesk answered 404 RecordNotFound; Not found); the user was written without it"]);
+    assert.equal(userOf(simulator, "o1").email, "orgless@example.com");
+    assert.equal(userOf(simulator, "o1").organization_id, null);
+    assert.deepEqual(simulator.log().filter((e) => e.path === "/api/v2/users/create_or_update").map((e) => e.status), [404, 201]);
+  });
+});
+
+describe("3. credentials without admin rights", () => {
+  test("an agent's identify writes the user without the fields it could not create, warned once per key", async () => {
+    const { simulator, requests, destination } = world({ role: "agent" });
+    const d = await destination();
+    const first = await d.deliver({ type: "identify", userId: "ag1", traits: { name: "Agent One", email: "ag1@example.com", plan: "pro" } });
+    assert.equal(first.status, "delivered", first.message);
+    assert.deepEqual(first.warnings.map((w) => w.replace(/ \(Forbidden.*$/, "")), [
+      "`traits.plan` was not sent: the field `plan` does not exist and could not be created: creating custom fields needs a Zendesk administrator, and Zendesk answered 403",
+      "`userId` was not sent: the field `user_id` does not exist and could not be created: creating custom fields needs a Zendesk administrator, and Zendesk answered 403",
+    ]);
+    assert.equal(userOf(simulator, "ag1").name, "Agent One");
+    const second = await d.deliver({ type: "identify", userId: "ag2", traits: { name: "Agent Two", plan: "free" } });
+    assert.deepEqual([second.status, second.warnings], ["delivered", []]);
+    assert.equal(requests.filter((r) => r === "POST /api/v2/user_fields").length, 2, "each field is tried once");
+    assert.equal(simulator.state().userFields.length, 0);
+  });
+
+  test("an agent's group call fails as unauthorized and says an administrator is needed", async () => {
+    const { simulator, destination } = world({ role: "agent" });
+    simulator.seed({ users: [{ name: "M", email: "m@example.com", external_id: "m1" }] });
+    const d = await destination();
+    const outcome = await d.deliver({ type: "group", userId: "m1", groupId: "g1", traits: { name: "Initech" } });
+    assert.deepEqual([outcome.status, outcome.code], ["failed", "unauthorized"]);
+    assert.match(outcome.message, /group calls need a Zendesk administrator's credentials/);
+    assert.equal(simulator.state().organizations.length, 0);
+  });
+});
+
+describe("6. organization names", () => {
+  test("a named organization without external id is adopted; another external id is a named conflict", async () => {
+    const { simulator, destination } = world();
+    simulator.seed({
+      organizations: [{ name: "Initech" }, { name: "Initrode", external_id: "other-1" }],
+      users: [{ name: "M", email: "m@example.com", external_id: "m1" }],
+    });
+    const d = await destination();
+    const adopted = await d.deliver({ type: "group", userId: "m1", groupId: "g-initech", traits: { name: "Initech", plan: "gold" } });
+    assert.equal(adopted.status, "delivered", adopted.message);
+    const orgs = simulator.state().organizations;
+    assert.equal(orgs.length, 2);
+    assert.equal(orgs.find((o) => o.name === "Initech").external_id, "g-initech");
+    assert.equal(simulator.state().memberships.length, 1);
+
+    const conflict = await d.deliver({ type: "group", userId: "m1", groupId: "g-initrode", traits: { name: "initrode" } });
+    assert.deepEqual([conflict.status, conflict.code, conflict.retryable], ["failed", "organization_name_taken", false]);
+    assert.match(conflict.message, /already has the name `initrode` with external_id `other-1`/);
+  });
+});
+
+describe("7. smaller ones", () => {
+  test("fields: a missing type is text, a date field takes a midnight date-time, a field is read by key", () => {
+    const simulator = createSimulator();
+    const call = (method, path, body) => {
+      const r = simulator.handle({ method, url: `https://acme.zendesk.com/api/v2${path}`, headers: { authorization: "Bearer t" }, body: body ? JSON.stringify(body) : null });
+      return { status: r.status, json: r.body ? JSON.parse(r.body) : null };
+    };
+    assert.equal(call("POST", "/user_fields", { user_field: { key: "nickname", title: "Nickname" } }).json.user_field.type, "text");
+    call("POST", "/user_fields", { user_field: { key: "renewal", title: "Renewal", type: "date" } });
+    const written = call("POST", "/users/create_or_update", { user: { name: "D", user_fields: { renewal: "2026-03-01T00:00:00Z" } } });
+    assert.equal(written.status, 201);
+    assert.equal(written.json.user.user_fields.renewal, "2026-03-01");
+    assert.equal(call("POST", "/users/create_or_update", { user: { name: "E", user_fields: { renewal: "2026-03-01T10:00:00Z" } } }).status, 422);
+    assert.equal(call("GET", "/user_fields/renewal").json.user_field.key, "renewal");
+    assert.equal(call("GET", "/user_fields/missing_key").status, 404);
+  });
+
+  test("a user whose email is a secondary identity is found by identify and track", async () => {
+    const { simulator, destination } = world();
+    simulator.seed({ users: [{ name: "Sec", email: "primary@example.com", emails: ["second@example.com"], external_id: "s1" }] });
+    const d = await destination();
+    const outcome = await d.deliver({ type: "identify", traits: { name: "Sec", email: "second@example.com" } });
+    assert.equal(outcome.message, `user ${userOf(simulator, "s1").id} updated`);
+    assert.equal(simulator.state().users.length, 1);
+  });
+});
