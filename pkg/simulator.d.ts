@@ -85,6 +85,12 @@ export interface SimulatorOptions {
   /** PUT /users/{id} and POST /users/create_or_update: 1/s per account, 5/min per user. Default false. */
   singleUserWriteLimit?: boolean;
   /**
+   * Update Organization (PUT /organizations/{id}, and create_or_update matching one): 5 per minute per
+   * organization, else 429 {"errors":[{"code":"TooManyRequests","title":"Too many requests to update"}]}
+   * with Retry-After. Default false.
+   */
+  organizationUpdateLimit?: boolean;
+  /**
    * Simulated time runs this many times faster than `clock`. Durations sent to the client
    * (Retry-After, ratelimit-reset) are in real seconds = simulated seconds / timeScale; with
    * timeScale 1 they are whole seconds, otherwise decimals (e.g. "0.5"): parse them with Number().

@@ -85,6 +85,7 @@ export function createSimulator(options = {}) {
       },
       rateWindow: { startMs: null, count: 0 },
       singleUserWrites: { lastAccountWriteMs: null, byUser: new Map() },
+      organizationUpdates: new Map(), // organization id string -> update times (simulated ms), last minute
       oauthClients: sim.config.oauthClients.map((client) => ({ ...client })),
       issuedTokens: new Map(), // access token -> expiry (simulated ms)
       revokedTokens: new Set(),

@@ -1,4 +1,4 @@
-// Rate limits (account, single-user writes) and injected faults.
+// Rate limits (account, single-user writes, organization updates) and injected faults.
 
 import { ApiError } from "./util.js";
 import { toJson } from "./json.js";
@@ -7,9 +7,9 @@ import { toJson } from "./json.js";
 export function installLimits(sim) {
   // ----- rate limits and faults ---------------------------------------------------------------------
 
-  function rateLimited(retryAfterMs, description) {
+  function rateLimited(retryAfterMs, description, headers = {}) {
     sim.account.counters.rateLimited++;
-    return new ApiError(429, { error: "APIRateLimitExceeded", description }, { "retry-after": sim.realSecondsText(retryAfterMs) });
+    return new ApiError(429, { error: "APIRateLimitExceeded", description }, { "retry-after": sim.realSecondsText(retryAfterMs), ...headers });
   }
 
   // Account limit: fixed one-minute windows of simulated time. Returns headers for every answer.
@@ -35,25 +35,52 @@ export function installLimits(sim) {
     return { headers, error };
   }
 
-  // PUT /users/{id} and POST /users/create_or_update: 1 per second per account, 5 per minute per user.
-  // Checked against the matched user before the write; the write (a create too) is then counted
-  // for the user it landed on, whatever its outcome, through the returned `count(user)`.
+  // PUT /users/{id} and POST /users/create_or_update: 1 per second per account, 5 per minute per user
+  // (Zendesk's rate-limit guide), enforced with `singleUserWriteLimit`. Checked against the matched user
+  // before the write; the write (a create too) is then counted for the user it landed on, whatever its
+  // outcome, through the returned `count(user)`. Writes are counted even when the limit is off, for
+  // the header every such answer carries (see singleUserWriteHeader).
   function enforceSingleUserWriteLimit(user) {
-    if (!sim.config.singleUserWriteLimit) return () => {};
     const at = sim.now();
     const writes = sim.account.singleUserWrites;
     const recentWrites = (target) => (writes.byUser.get(String(target.id)) ?? []).filter((time) => at - time < 60000);
-    if (writes.lastAccountWriteMs !== null && at - writes.lastAccountWriteMs < 1000) {
-      throw rateLimited(1000 - (at - writes.lastAccountWriteMs), "Single-user writes are limited to 1 per second per account");
-    }
-    if (user) {
-      const recent = recentWrites(user);
-      if (recent.length >= 5) throw rateLimited(recent[0] + 60000 - at, "Writes to one user are limited to 5 per minute");
+    if (sim.config.singleUserWriteLimit) {
+      if (writes.lastAccountWriteMs !== null && at - writes.lastAccountWriteMs < 1000) {
+        throw rateLimited(1000 - (at - writes.lastAccountWriteMs), "Single-user writes are limited to 1 per second per account", singleUserWriteHeader(user));
+      }
+      if (user) {
+        const recent = recentWrites(user);
+        if (recent.length >= 5) throw rateLimited(recent[0] + 60000 - at, "Writes to one user are limited to 5 per minute", singleUserWriteHeader(user));
+      }
     }
     writes.lastAccountWriteMs = at;
     return (target) => {
       if (target) writes.byUser.set(String(target.id), [...recentWrites(target), at]);
     };
+  }
+
+  // `Zendesk-RateLimit-create-update-user: total=5; remaining=N; resets=S` on every answer of those two
+  // endpoints (Zendesk's rate-limit guide). Scoped to the endpoint, and here to the user written (5 per
+  // minute per user; whether Zendesk counts `remaining` per user or per endpoint is an assumption).
+  function singleUserWriteHeader(user) {
+    const at = sim.now();
+    const recent = user ? (sim.account.singleUserWrites.byUser.get(String(user.id)) ?? []).filter((time) => at - time < 60000) : [];
+    const resetsMs = recent.length ? recent[0] + 60000 - at : 60000;
+    return { "zendesk-ratelimit-create-update-user": `total=5; remaining=${Math.max(0, 5 - recent.length)}; resets=${sim.realSecondsText(resetsMs)}` };
+  }
+
+  // Update Organization: 5 updates per minute per organization (Zendesk's Organizations API, "Update
+  // Organization", since May 2022), with `organizationUpdateLimit`. Its 429 has the Sunshine-style body.
+  function enforceOrganizationUpdateLimit(org) {
+    if (!org) return;
+    const at = sim.now();
+    const updates = sim.account.organizationUpdates;
+    const recent = (updates.get(String(org.id)) ?? []).filter((time) => at - time < 60000);
+    if (sim.config.organizationUpdateLimit && recent.length >= 5) {
+      sim.account.counters.rateLimited++;
+      throw new ApiError(429, { errors: [{ code: "TooManyRequests", title: "Too many requests to update" }] }, { "retry-after": sim.realSecondsText(recent[0] + 60000 - at) });
+    }
+    updates.set(String(org.id), [...recent, at]);
   }
 
   // Decided before the request is applied: a faulted request never changes the sim.account.
@@ -87,5 +114,5 @@ export function installLimits(sim) {
     }
   }
 
-  Object.assign(sim, { rateLimited, takeAccountRateToken, enforceSingleUserWriteLimit, pickFault, faultResponse });
+  Object.assign(sim, { rateLimited, takeAccountRateToken, enforceSingleUserWriteLimit, pickFault, faultResponse, singleUserWriteHeader, enforceOrganizationUpdateLimit });
 }

@@ -33,6 +33,7 @@ export function normalizeOptions(options) {
     role: options.role ?? "admin",
     rateLimitPerMinute: options.rateLimitPerMinute ? Number(options.rateLimitPerMinute) : null,
     singleUserWriteLimit: Boolean(options.singleUserWriteLimit),
+    organizationUpdateLimit: Boolean(options.organizationUpdateLimit),
     timeScale,
     clock: options.clock ?? (() => Date.now()),
     faults,

@@ -138,6 +138,7 @@ export function installOrganizations(sim) {
     } else if (attrs.external_id !== undefined && attrs.external_id !== null && attrs.external_id !== "") {
       matched = findOrganizationByExternalId(String(attrs.external_id)) ?? null;
     }
+    sim.enforceOrganizationUpdateLimit(matched);
     const plan = planOrganizationWrite(matched, attrs);
     const org = plan.apply();
     sim.account.counters[matched ? "organizationsUpdated" : "organizationsCreated"]++;
@@ -173,6 +174,7 @@ export function installOrganizations(sim) {
   sim.route("PUT", `/organizations/${ID}`, (request, id) => {
     const org = getOrganization(BigInt(id));
     if (!org) throw notFound();
+    sim.enforceOrganizationUpdateLimit(org);
     const plan = planOrganizationWrite(org, readRoot(request, "organization"));
     plan.apply();
     sim.account.counters.organizationsUpdated++;

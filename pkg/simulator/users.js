@@ -392,7 +392,7 @@ export function installUsers(sim) {
     const user = plan.apply();
     countWrite(matched ? null : user);
     sim.account.counters[matched ? "usersUpdated" : "usersCreated"]++;
-    const headers = { ...warnHeader(plan.warnings), ...(matched ? {} : { location: `${request.origin}/api/v2/users/${user.id}.json` }) };
+    const headers = { ...warnHeader(plan.warnings), ...sim.singleUserWriteHeader(user), ...(matched ? {} : { location: `${request.origin}/api/v2/users/${user.id}.json` }) };
     return ok(matched ? 200 : 201, { user: renderUser(user, request.origin) }, headers);
   });
 
@@ -411,7 +411,7 @@ export function installUsers(sim) {
     const plan = planUserWrite(user, attrs);
     plan.apply();
     sim.account.counters.usersUpdated++;
-    return ok(200, { user: renderUser(user, request.origin) }, warnHeader(plan.warnings));
+    return ok(200, { user: renderUser(user, request.origin) }, { ...warnHeader(plan.warnings), ...sim.singleUserWriteHeader(user) });
   });
 
   // Soft delete: the user stays readable with active:false but no longer matches searches, emails or

@@ -223,7 +223,8 @@ describe("faults", { skip: dataPath ? false : "shared data file not found" }, ()
     assert.equal(lines.length, 1000);
     const names = [...new Set(lines.map((l) => JSON.parse(l)).filter((e) => e.type === "track").map((e) => e.event))];
 
-    // One simulated minute per real second: the rate limit and the single-user write limit bite hard.
+    // One simulated minute per real second: the rate limit, the single-user write limit and the
+    // organization update limit bite hard.
     const timeScale = 60;
     const deliver = async (serverOptions, hostOptions) => {
       const server = await startSimulatorServer(serverOptions);
@@ -238,7 +239,7 @@ describe("faults", { skip: dataPath ? false : "shared data file not found" }, ()
     };
     const clean = await deliver({}, {});
     const faulty = await deliver(
-      { rateLimitPerMinute: 300, singleUserWriteLimit: true, timeScale, faults: { rate: 0.2, seed: 7, slowMs: 5_000 } },
+      { rateLimitPerMinute: 300, singleUserWriteLimit: true, organizationUpdateLimit: true, timeScale, faults: { rate: 0.2, seed: 7, slowMs: 5_000 } },
       {
         timeoutMs: 750, // below the slow faults' 5 s
         retry: { maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 200 }, // 20% faults: 10 attempts make giving up ~1e-7 per request

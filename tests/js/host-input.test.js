@@ -5,7 +5,7 @@ import { parse, parseValues, stringify, JsonNumber } from "../../pkg/host/json.j
 import { describeEvent, parseEvents } from "../../pkg/host/input.js";
 import { eventKeys } from "../../pkg/host/ordering.js";
 import { isNonIdempotent, parseRetryAfter } from "../../pkg/host/retry.js";
-import { isSingleUserWrite, readBudget } from "../../pkg/host/pacing.js";
+import { endpointOf, isSingleUserWrite, readBudget, readEndpointBudgets } from "../../pkg/host/pacing.js";
 import { redactHeaders } from "../../pkg/host/redact.js";
 
 test("one event, an array, NDJSON and a batch all read as a list of events", () => {
@@ -90,11 +90,17 @@ test("which requests are single-user writes and which write a new record each ti
   assert.ok(!isNonIdempotent(r("GET", "/api/v2/users/123/events")));
 });
 
-test("rate-limit headers: the tightest budget wins", () => {
+test("rate-limit headers: the tightest account budget wins; endpoint headers are their endpoint's", () => {
   assert.equal(readBudget({ "content-type": "application/json" }), null);
   assert.deepEqual(readBudget({ "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "12" }), { limit: 700, remaining: 12, resetMs: null });
   assert.deepEqual(readBudget({ "x-rate-limit": "700", "x-rate-limit-remaining": "12", "ratelimit-limit": "700", "ratelimit-remaining": "12", "ratelimit-reset": "7" }), { limit: 700, remaining: 12, resetMs: 7000 });
-  assert.deepEqual(readBudget({ "x-rate-limit-remaining": "500", "Zendesk-RateLimit-Users-Index": "total=100; remaining=3; resets=20" }), { limit: 100, remaining: 3, resetMs: 20_000 });
+  // Zendesk-RateLimit-* headers are their endpoint's, not the account's budget.
+  assert.deepEqual(readBudget({ "x-rate-limit-remaining": "500", "Zendesk-RateLimit-Users-Index": "total=100; remaining=3; resets=20" }), { limit: null, remaining: 500, resetMs: null });
+  assert.equal(readBudget({ "Zendesk-RateLimit-create-update-user": "total=5; remaining=4; resets=60" }), null);
+  assert.deepEqual(readEndpointBudgets({ "Zendesk-RateLimit-create-update-user": "total=5; remaining=4; resets=60", "x-rate-limit": "700" }), {
+    "create-update-user": { limit: 5, remaining: 4, resetMs: 60_000 },
+  });
+  assert.equal(endpointOf({ method: "put", url: "https://acme.zendesk.com/api/v2/organizations/123.json" }), "PUT /api/v2/organizations/{id}");
 });
 
 test("redaction keeps the scheme only", () => {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createDestination, SettingsError } from "../../pkg/index.js";
+import { Pacer } from "../../pkg/host/pacing.js";
 import { deferred, fakeEngine, fakeFetch, manualClock, networkError, oneRequest, outcome, request } from "./host-fakes.js";
 
 const SETTINGS = { subdomain: "acme", email: "agent@acme.test/token", password: "s3cret-token" };
@@ -337,11 +338,56 @@ describe("pacing", () => {
     assert.deepEqual(clock.sleeps, [60_000]);
   });
 
-  test("zendesk-ratelimit-* headers count too", async () => {
+  test("a spent zendesk-ratelimit-* budget holds back its own endpoint only", async () => {
     const { clock, destination } = await setup(paced({ "zendesk-ratelimit-users": "total=100; remaining=0; resets=12" }));
     await destination.deliver({ userId: "u0" });
-    await destination.deliver({ userId: "u1" });
+    await destination.deliver({ userId: "u1", path: "/api/v2/organizations/search?external_id=1" });
+    assert.deepEqual(clock.sleeps, []);
+    await destination.deliver({ userId: "u2" });
     assert.deepEqual(clock.sleeps, [12_000]);
+  });
+
+  test("after a user write's Zendesk-RateLimit-create-update-user header, nothing else waits", async () => {
+    const { clock, destination } = await setup(paced({ "Zendesk-RateLimit-create-update-user": "total=5; remaining=4; resets=60", "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650" }));
+    const put = (id) => ({ userId: `u${id}`, method: "PUT", path: `/api/v2/users/${id}`, body: "{}" });
+    for (const id of [1, 2, 3]) await destination.deliver(put(id));
+    for (let i = 0; i < 10; i++) await destination.deliver({ userId: `r${i}` });
+    assert.deepEqual(clock.sleeps, []);
+  });
+
+  test("a 429 from one endpoint (Update Organization) pauses that endpoint, not the account", async () => {
+    let throttled = 0;
+    const { clock, destination, fetch } = await setup((call) => {
+      if (call.url.includes("/organizations/") && throttled++ === 0) {
+        return { status: 429, headers: { "Retry-After": "30" }, body: '{"errors":[{"code":"TooManyRequests","title":"Too many requests to update"}]}' };
+      }
+      return { status: 200, body: "{}" };
+    });
+    await destination.deliver({ userId: "o1", method: "PUT", path: "/api/v2/organizations/77", body: "{}" });
+    assert.deepEqual(clock.sleeps, [30_000]);
+    // Another organization's update waits out the endpoint's pause (the clock has moved 30 s: none left);
+    // lookups and events never waited.
+    await destination.deliver({ userId: "r1" });
+    await destination.deliver({ userId: "o2", method: "PUT", path: "/api/v2/organizations/78", body: "{}" });
+    assert.deepEqual(clock.sleeps, [30_000]);
+    assert.equal(fetch.calls.length, 4);
+  });
+
+  test("while an endpoint is paused by its 429, other requests go out at once", async () => {
+    const clock = manualClock();
+    const pacer = new Pacer({ now: clock.now, sleep: clock.sleep });
+    const at = (method, path) => ({ method, url: `https://acme.zendesk.com${path}` });
+    const throttle = '{"errors":[{"code":"TooManyRequests","title":"Too many requests to update"}]}';
+    pacer.rateLimited(at("PUT", "/api/v2/organizations/77"), { status: 429, headers: { "retry-after": "30" }, body: throttle }, 30_000);
+    await pacer.before(at("GET", "/api/v2/users?external_id=u1"));
+    await pacer.before(at("POST", "/api/v2/users/5/events"));
+    assert.deepEqual(clock.sleeps, []);
+    await pacer.before(at("PUT", "/api/v2/organizations/78.json"));
+    assert.deepEqual(clock.sleeps, [30_000]);
+    // A 429 that names no narrower limit (no rate-limit header, a plain body) still pauses the account.
+    pacer.rateLimited(at("GET", "/api/v2/users/search"), { status: 429, headers: { "retry-after": "5" }, body: "Too Many Requests" }, 5_000);
+    await pacer.before(at("POST", "/api/v2/users/5/events"));
+    assert.deepEqual(clock.sleeps, [30_000, 5_000]);
   });
 
   test("single-user writes are spaced 1.1 s apart only after the account signalled the limit", async () => {

@@ -184,3 +184,38 @@ describe("7. smaller ones", () => {
     assert.equal(simulator.state().users.length, 1);
   });
 });
+
+describe("1. pacing", () => {
+  test("user writes answer with Zendesk-RateLimit-create-update-user; lookups and events after them do not wait", async () => {
+    const { simulator, destination, clock } = world({ searchIndexLagMs: 0 });
+    const d = await destination();
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await d.deliver({ type: "identify", userId: `p${i}`, traits: { name: `P ${i}`, email: `p${i}@example.com` } })).status, "delivered");
+    }
+    const header = simulator.handle({
+      method: "PUT",
+      url: `https://acme.zendesk.com/api/v2/users/${userOf(simulator, "p0").id}`,
+      headers: { authorization: "Bearer t" },
+      body: '{"user":{"notes":"x"}}',
+    }).headers["zendesk-ratelimit-create-update-user"];
+    assert.match(header, /^total=5; remaining=[0-4]; resets=\d+$/);
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await d.deliver({ type: "track", userId: `p${i}`, event: "Order Completed", properties: { n: i } })).status, "delivered");
+    }
+    assert.deepEqual(clock.sleeps, []);
+    assert.equal(d.stats().pacedMs, 0);
+  });
+
+  test("a group's organization update over Zendesk's 5 per minute waits for that endpoint only", async () => {
+    const { simulator, destination, clock } = world({ organizationUpdateLimit: true, searchIndexLagMs: 0 });
+    simulator.seed({ users: [{ name: "M", email: "m@example.com", external_id: "m1" }] });
+    const d = await destination();
+    const outcomes = [];
+    for (let i = 0; i < 7; i++) outcomes.push(await d.deliver({ type: "group", userId: "m1", groupId: "g1", traits: { name: "Initech", n: i } }));
+    // One create, then five updates in the minute, then the sixth update is throttled.
+    assert.deepEqual(outcomes.map((o) => o.status), Array(7).fill("delivered"));
+    assert.equal(simulator.state().counters.rateLimited, 1);
+    assert.equal(clock.sleeps.length, 1, "one wait, for the throttled organization update");
+    assert.ok(clock.sleeps[0] > 0 && clock.sleeps[0] <= 60_000);
+  });
+});
