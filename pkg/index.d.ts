@@ -67,7 +67,8 @@ export interface LogEntry {
 
 export interface Tokens {
   accessToken: string;
-  refreshToken: string;
+  /** null with oauthClient (the client_credentials grant has no refresh token). */
+  refreshToken: string | null;
   expiresIn: number | null;
 }
 
@@ -84,9 +85,22 @@ export interface DestinationOptions {
   /** Default concurrency of deliverAll (default 8). */
   concurrency?: number;
   logger?: (entry: LogEntry) => void;
-  /** With these, a 401 invalid_token triggers one refresh (POST /oauth/tokens) and the request is redone. */
-  oauthRefresh?: { refreshToken: string; clientId: string; clientSecret: string };
-  /** Receives the new pair after a refresh (the old refresh token no longer works): store it. */
+  /**
+   * With these, a 401 invalid_token triggers one refresh (POST /oauth/tokens, grant refresh_token) and the
+   * request is redone; the token's lifetime is asked for (`expiresIn` seconds, default 1800) and, once
+   * known, the token is refreshed a minute before it ends.
+   */
+  oauthRefresh?: { refreshToken: string; clientId: string; clientSecret: string; expiresIn?: number };
+  /**
+   * The client_credentials grant: the host gets its own tokens with the client's id and secret (no
+   * refresh token to store or rotate, so many servers can share one client). The settings need no
+   * `oauthToken` then. New tokens on a 401 invalid_token and before expiry. Not together with oauthRefresh.
+   */
+  oauthClient?: { clientId: string; clientSecret: string; scope?: string; expiresIn?: number };
+  /**
+   * Receives each new token: after a refresh the new pair (the old refresh token no longer works: store
+   * it); with oauthClient `refreshToken` is null. `expiresIn` is null when Zendesk did not say.
+   */
   onTokens?: (tokens: Tokens) => void | Promise<void>;
   /** The clock (default Date.now): the engine's `now` and every wait. */
   now?: () => number;

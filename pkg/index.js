@@ -4,7 +4,7 @@
 // `fetch` and owns everything that needs a clock or a socket: timeouts, retries, pacing, ordering, OAuth
 // refresh and shutdown. The same code runs in Node ≥ 20, browsers and edge runtimes (no Node imports).
 import { stringify } from "./host/json.js";
-import { isInvalidToken, TokenRefresher } from "./host/oauth.js";
+import { CLIENT_CREDENTIALS_PENDING, isInvalidToken, TokenRefresher } from "./host/oauth.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
 import { Pacer } from "./host/pacing.js";
 import { redactRequest } from "./host/redact.js";
@@ -134,6 +134,25 @@ function settingsError(thrown) {
   return new SettingsError(message, errors);
 }
 
+/**
+ * With `oauthClient`, settings need no credentials of their own: the engine gets a stand-in bearer token
+ * that the host replaces with the client-credentials token before any request goes out.
+ */
+function withClientCredentials(settings, options) {
+  if (!options.oauthClient) return settings;
+  let value = settings;
+  if (typeof settings === "string") {
+    try {
+      value = JSON.parse(settings);
+    } catch {
+      return settings; // the engine reports the unreadable settings
+    }
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return settings;
+  const hasOwn = ["oauthToken", "email", "password"].some((key) => value[key] !== undefined);
+  return hasOwn ? value : { ...value, oauthToken: CLIENT_CREDENTIALS_PENDING };
+}
+
 function hostOutcome(code, message, { retryable = true, status = "failed", warnings = [] } = {}) {
   return { status, code, message, warnings, retryable, mapping: [] };
 }
@@ -153,6 +172,7 @@ export async function validateSettings(settings, options = {}) {
  */
 export async function createDestination(settings, options = {}) {
   const engine = options.engine ?? (await engineBindings(options.wasm));
+  settings = withClientCredentials(settings, options);
   let destination;
   try {
     destination = new engine.Destination(settings);
@@ -215,11 +235,14 @@ export class ZendeskDestination {
       // than real time wants less.
       singleUserWriteIntervalMs: options.pacing?.singleUserWriteIntervalMs ?? 1100,
     });
-    if (options.oauthRefresh) {
-      this.#oauth = new TokenRefresher(options.oauthRefresh, {
+    if (options.oauthRefresh && options.oauthClient) throw new TypeError("give oauthRefresh or oauthClient, not both");
+    if (options.oauthRefresh || options.oauthClient) {
+      this.#oauth = new TokenRefresher(options.oauthClient ?? options.oauthRefresh, {
+        grant: options.oauthClient ? "client_credentials" : "refresh_token",
         fetchOnce: (request) => this.#fetchOnce(request),
         onTokens: options.onTokens,
         log: (entry) => this.#log(entry),
+        now: this.#now,
       });
     }
   }
@@ -489,6 +512,7 @@ export class ZendeskDestination {
     let rateLimited = 0;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
+      if (this.#oauth) await this.#oauth.prepare(request);
       await this.#pacer.before(request);
       const sent = this.#oauth ? this.#oauth.authorize(request) : request;
       context.sent++;

@@ -539,7 +539,7 @@ fn removal_needs_the_setting_and_remove_exactly_true() {
 #[test]
 fn zendesk_failures_become_stable_codes() {
     let cases = [
-        (401, json!({"error": "Couldn't authenticate you"}), Code::Unauthorized, false, "Zendesk refused access (401) while looking the user up by email: Couldn't authenticate you"),
+        (401, json!({"error": "Couldn't authenticate you"}), Code::Unauthorized, false, "Zendesk refused access (401) while looking the user up by email: Couldn't authenticate you. If this is an API token: Zendesk deactivates tokens unused for 30 days and stops all API tokens on 30 Apr 2027; use OAuth instead (the oauthToken setting, with the host's oauthRefresh or oauthClient)"),
         (403, json!({"error": "Forbidden", "description": "You do not have access to this page"}), Code::Unauthorized, false, "Zendesk refused access (403) while looking the user up by email: Forbidden; You do not have access to this page"),
         (429, json!({"error": "APIRateLimitExceeded"}), Code::RateLimited, true, "Zendesk rate limit reached while looking the user up by email"),
         (503, json!({}), Code::ZendeskUnavailable, true, "Zendesk is unavailable (503) while looking the user up by email: {}"),
@@ -556,6 +556,17 @@ fn zendesk_failures_become_stable_codes() {
         );
         assert_eq!(outcome.status, Status::Failed);
     }
+}
+
+#[test]
+fn a_refused_oauth_token_gets_no_api_token_advice() {
+    let d = destination(json!({"email": null, "password": null, "oauthToken": "tok"}));
+    let outcome = converse(
+        &d,
+        seed_identify(),
+        vec![get(&email_search("pikachu@pakemon.com"), 401, json!({"error": "invalid_token"}))],
+    );
+    assert_eq!(outcome.message, "Zendesk refused access (401) while looking the user up by email: invalid_token");
 }
 
 #[test]

@@ -67,7 +67,7 @@ export function installAuth(sim) {
     return { scheme, role: sim.config.role };
   }
 
-  // POST /oauth/tokens with grant_type=refresh_token (JSON or form-encoded).
+  // POST /oauth/tokens with grant_type=refresh_token or client_credentials (JSON or form-encoded).
   function handleOAuthToken(request) {
     if (request.method !== "POST") throw invalidEndpoint();
     let params;
@@ -79,31 +79,40 @@ export function installAuth(sim) {
         throw new ApiError(400, { error: "invalid_request", error_description: "The request body could not be parsed." });
       }
     } else params = Object.fromEntries(new URLSearchParams(body));
-    if (params.grant_type !== "refresh_token") {
+    if (params.grant_type !== "refresh_token" && params.grant_type !== "client_credentials") {
       throw new ApiError(400, { error: "unsupported_grant_type", error_description: "The authorization grant type is not supported by the authorization server." });
     }
     const client = sim.account.oauthClients.find((candidate) => candidate.clientId === params.client_id && candidate.clientSecret === params.client_secret);
     if (!client) {
       throw new ApiError(401, { error: "invalid_client", error_description: "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method." });
     }
-    if (!params.refresh_token || params.refresh_token !== client.refreshToken) {
-      throw new ApiError(400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
-    }
-    // A refresh invalidates the old pair: the old access token stops working and the old refresh
-    // token can't be used again.
-    if (client.accessToken) sim.account.revokedTokens.add(client.accessToken);
+    // The token's lifetime: `expires_in` when the request asks for one (honoured as asked: an
+    // assumption), else the account's. Zendesk's answer carries `expires_in` only when it was asked for.
+    const asked = Number(params.expires_in);
+    const lifetimeSeconds = Number.isFinite(asked) && asked > 0 ? Math.floor(asked) : sim.config.accessTokenTtlSeconds;
     const accessToken = randomHex(sim.account.tokenRandom, 64);
-    const refreshToken = randomHex(sim.account.tokenRandom, 64);
-    client.accessToken = accessToken;
-    client.refreshToken = refreshToken;
-    sim.account.issuedTokens.set(accessToken, sim.now() + sim.config.accessTokenTtlSeconds * 1000);
+    let refreshToken;
+    if (params.grant_type === "refresh_token") {
+      if (!params.refresh_token || params.refresh_token !== client.refreshToken) {
+        throw new ApiError(400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
+      }
+      // A refresh invalidates the old pair: the old access token stops working and the old refresh
+      // token can't be used again.
+      if (client.accessToken) sim.account.revokedTokens.add(client.accessToken);
+      refreshToken = randomHex(sim.account.tokenRandom, 64);
+      client.accessToken = accessToken;
+      client.refreshToken = refreshToken;
+    }
+    // client_credentials (confidential clients): a new access token, no refresh token, nothing revoked.
+    sim.account.issuedTokens.set(accessToken, sim.now() + lifetimeSeconds * 1000);
     sim.account.counters.accessTokensIssued++;
-    return ok(200, {
+    // 201 Created (Zendesk's OAuth Tokens API, "Create Token for Grant Type").
+    return ok(201, {
       access_token: accessToken,
       refresh_token: refreshToken,
       token_type: "bearer",
-      scope: client.scope ?? "read write",
-      expires_in: sim.config.accessTokenTtlSeconds,
+      scope: params.scope ?? client.scope ?? "read write",
+      expires_in: params.expires_in === undefined ? undefined : lifetimeSeconds,
     }, { "cache-control": "no-store" });
   }
 

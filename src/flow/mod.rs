@@ -177,11 +177,25 @@ impl Destination {
 }
 
 async fn run(flow: Flow, event: Event) -> Outcome {
-    match event.call {
+    let outcome = match event.call {
         Call::Identify { ref traits } => identify::identify(&flow, &event, traits).await,
         Call::Track { event: ref name, ref properties } => track::track(&flow, &event, name, properties).await,
         Call::Group { ref group_id, ref traits } => group::group(&flow, &event, group_id, traits).await,
+    };
+    explain_refused_api_token(&flow.settings, outcome)
+}
+
+/// Zendesk deactivates an API token unused for 30 days (since 28 Jul 2026) and stops all API tokens on
+/// 30 Apr 2027: a quiet destination can lose its token. A 401 to Basic credentials says so, and where
+/// to go instead.
+fn explain_refused_api_token(settings: &Settings, mut outcome: Outcome) -> Outcome {
+    let basic = matches!(settings.credentials, crate::settings::Credentials::Basic { .. });
+    if basic && outcome.code == Code::Unauthorized && outcome.message.contains("(401)") {
+        outcome.message.push_str(
+            ". If this is an API token: Zendesk deactivates tokens unused for 30 days and stops all API tokens on 30 Apr 2027; use OAuth instead (the oauthToken setting, with the host's oauthRefresh or oauthClient)",
+        );
     }
+    outcome
 }
 
 /// Adds the mapping report to an outcome, whatever it is: warnings are never lost on failure.

@@ -544,7 +544,7 @@ describe("OAuth refresh", () => {
     const tokens = [];
     const { fetch, destination, logs } = await setup(
       (call) => {
-        if (call.url.endsWith("/oauth/tokens")) return { status: 200, body: JSON.stringify({ access_token: "new-token", refresh_token: "refresh-2", expires_in: 1800, token_type: "bearer" }) };
+        if (call.url.endsWith("/oauth/tokens")) return { status: 201, body: JSON.stringify({ access_token: "new-token", refresh_token: "refresh-2", expires_in: 1800, token_type: "bearer" }) };
         if (call.headers.Authorization === "Bearer new-token") return { status: 200, body: "{}" };
         return { status: 401, body: '{"error":"invalid_token","error_description":"expired"}' };
       },
@@ -556,7 +556,8 @@ describe("OAuth refresh", () => {
     assert.equal(refresh.length, 1);
     assert.equal(refresh[0].url, "https://acme.zendesk.com/oauth/tokens");
     assert.equal(refresh[0].method, "POST");
-    assert.deepEqual(JSON.parse(refresh[0].body), { grant_type: "refresh_token", refresh_token: "refresh-1", client_id: "client", client_secret: "client-secret" });
+    // Zendesk leaves expires_in out of its answer unless the request asks for it: the request asks.
+    assert.deepEqual(JSON.parse(refresh[0].body), { grant_type: "refresh_token", refresh_token: "refresh-1", client_id: "client", client_secret: "client-secret", expires_in: 1800 });
     assert.deepEqual(tokens, [{ accessToken: "new-token", refreshToken: "refresh-2", expiresIn: 1800 }]);
     // old → 401, refresh, redo with new, then the second request carries the new token from the start
     assert.deepEqual(fetch.calls.map((c) => c.headers.Authorization ?? "none"), ["Bearer old-token", "none", "Bearer new-token", "Bearer new-token"]);

@@ -430,20 +430,24 @@ test("OAuth refresh rotates the pair: the new token works, the old access and re
   const asBearer = (token) => client(sim, { authorization: `Bearer ${token}` })("GET", "/users/search?query=x").status;
   assert.equal(asBearer("access-0"), 200);
 
-  const refresh = (refresh_token, client_secret = "s3cret") =>
-    call("POST", "/oauth/tokens", { grant_type: "refresh_token", refresh_token, client_id: "zd_client", client_secret });
-  const first = refresh("refresh-0");
-  assert.equal(first.status, 200);
+  const refresh = (refresh_token, client_secret = "s3cret", extra = { expires_in: 1800 }) =>
+    call("POST", "/oauth/tokens", { grant_type: "refresh_token", refresh_token, client_id: "zd_client", client_secret, ...extra });
+  // 201 Created; expires_in only when the request asked for it.
+  const unasked = refresh("refresh-0", "s3cret", {});
+  assert.equal(unasked.status, 201);
+  assert.equal("expires_in" in unasked.json, false);
+  const first = refresh(unasked.json.refresh_token);
+  assert.equal(first.status, 201);
   assert.equal(first.json.token_type, "bearer");
   assert.equal(first.json.expires_in, 1800);
   assert.ok(first.json.access_token && first.json.refresh_token && first.json.refresh_token !== "refresh-0");
   assert.equal(asBearer(first.json.access_token), 200);
   assert.equal(asBearer("access-0"), 401, "the old access token is revoked");
-  assert.equal(refresh("refresh-0").json.error, "invalid_grant", "the old refresh token is spent");
+  assert.equal(refresh(unasked.json.refresh_token).json.error, "invalid_grant", "the old refresh token is spent");
   assert.equal(refresh(first.json.refresh_token, "wrong").status, 401);
 
   const second = refresh(first.json.refresh_token);
-  assert.equal(second.status, 200);
+  assert.equal(second.status, 201);
   assert.notEqual(second.json.access_token, first.json.access_token);
   assert.equal(asBearer(first.json.access_token), 401);
   clock.advance(1800 * 1000);

@@ -219,3 +219,49 @@ describe("1. pacing", () => {
     assert.ok(clock.sleeps[0] > 0 && clock.sleeps[0] <= 60_000);
   });
 });
+
+describe("8. OAuth", () => {
+  const client = { clientId: "fleet", clientSecret: "fleet-secret" };
+
+  test("client_credentials: settings without a token; the host gets one (201) and renews it on invalid_token", async () => {
+    const { simulator, requests, destination, clock } = world({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client, refreshToken: "unused" }] });
+    const tokens = [];
+    const d = await destination({ email: undefined, password: undefined }, { oauthClient: { ...client, scope: "read write" }, onTokens: (t) => tokens.push(t) });
+    const outcome = await d.deliver({ type: "identify", userId: "cc1", traits: { name: "Client Cred", email: "cc1@example.com" } });
+    assert.equal(outcome.status, "delivered", outcome.message);
+    assert.equal(requests[0], "POST /oauth/tokens");
+    const log = simulator.log();
+    assert.equal(log[0].status, 201);
+    assert.ok(log.slice(1).every((e) => e.authorization === "Bearer …redacted" && e.status < 400));
+    assert.deepEqual(tokens.map((t) => [t.refreshToken, t.expiresIn]), [[null, 1800]]);
+    // Renewed a minute before it ends, not after a 401.
+    clock.t += 1750 * 1000;
+    await d.deliver({ type: "track", userId: "cc1", event: "Order Completed", properties: {} });
+    assert.equal(simulator.log().filter((e) => e.path === "/oauth/tokens").length, 2);
+    assert.equal(simulator.log().filter((e) => e.status === 401).length, 0);
+  });
+
+  test("refresh_token: the token endpoint's 201 is taken, expires_in asked for and refreshed early", async () => {
+    const { simulator, destination, clock } = world({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client, refreshToken: "r0", accessToken: "a0" }] });
+    const tokens = [];
+    const d = await destination(
+      { email: undefined, password: undefined, oauthToken: "expired" },
+      { oauthRefresh: { ...client, refreshToken: "r0" }, onTokens: (t) => tokens.push(t) },
+    );
+    assert.equal((await d.deliver({ type: "identify", userId: "rt1", traits: { name: "Refresh", email: "rt1@example.com" } })).status, "delivered");
+    assert.deepEqual(simulator.log().slice(0, 3).map((e) => `${e.path} ${e.status}`), ["/api/v2/users/search 401", "/oauth/tokens 201", "/api/v2/users/search 200"]);
+    assert.equal(tokens[0].expiresIn, 1800);
+    clock.t += 1790 * 1000;
+    assert.equal((await d.deliver({ type: "track", userId: "rt1", event: "Order Completed", properties: {} })).status, "delivered");
+    assert.equal(simulator.log().filter((e) => e.status === 401).length, 1, "the second token came before the first expired");
+    assert.equal(tokens.length, 2);
+  });
+
+  test("an API token Zendesk refuses (401): the outcome says tokens get deactivated and points at OAuth", async () => {
+    const { destination } = world({ auth: { basic: [{ email: "agent@acme.test", token: "another-token" }] } });
+    const d = await destination();
+    const outcome = await d.deliver({ type: "identify", userId: "x1", traits: { name: "X", email: "x1@example.com" } });
+    assert.deepEqual([outcome.status, outcome.code], ["failed", "unauthorized"]);
+    assert.match(outcome.message, /Zendesk deactivates tokens unused for 30 days and stops all API tokens on 30 Apr 2027; use OAuth/);
+  });
+});
