@@ -176,12 +176,19 @@ describe("7. smaller ones", () => {
   });
 
   test("a user whose email is a secondary identity is found by identify and track", async () => {
-    const { simulator, destination } = world();
+    const { simulator, requests, destination } = world();
     simulator.seed({ users: [{ name: "Sec", email: "primary@example.com", emails: ["second@example.com"], external_id: "s1" }] });
     const d = await destination();
+    const id = userOf(simulator, "s1").id;
     const outcome = await d.deliver({ type: "identify", traits: { name: "Sec", email: "second@example.com" } });
-    assert.equal(outcome.message, `user ${userOf(simulator, "s1").id} updated`);
+    assert.equal(outcome.message, `user ${id} updated`);
+    assert.ok(requests.includes(`GET /api/v2/users/${id}/identities`) && requests.includes(`PUT /api/v2/users/${id}`));
     assert.equal(simulator.state().users.length, 1);
+    // track by that email, for a userId Zendesk does not know: the email alone finds the user.
+    const other = await destination();
+    const tracked = await other.deliver({ type: "track", userId: "not-s1", event: "Order Completed", properties: { email: "second@example.com" } });
+    assert.equal(tracked.status, "delivered", tracked.message);
+    assert.equal(simulator.state().events[0].user_id, id);
   });
 });
 
