@@ -731,3 +731,25 @@ test("lookups follow changes: a changed external_id, and a deleted user's email 
   assert.notEqual(again.json.user.id, user.id);
   assert.equal(call("GET", "/users/search?query=email:a@example.com").json.users[0].id, again.json.user.id);
 });
+
+test("make_primary swaps the primary email; dropdown values must be options; 50 Sunshine sources at most", () => {
+  const sim = createSimulator();
+  const call = client(sim);
+  const user = upsertUser(call, { name: "P", email: "p1@example.com" }).json.user;
+  call("PUT", `/users/${user.id}`, { user: { email: "p2@example.com" } });
+  const second = call("GET", `/users/${user.id}/identities`).json.identities.find((i) => i.value === "p2@example.com");
+  assert.equal(call("PUT", `/users/${user.id}/identities/${second.id}/make_primary`).status, 200);
+  assert.equal(call("GET", `/users/${user.id}`).json.user.email, "p2@example.com");
+
+  call("POST", "/user_fields", { user_field: { type: "dropdown", title: "Plan", key: "plan", custom_field_options: [{ name: "Pro", value: "pro" }] } });
+  assert.equal(call("PUT", `/users/${user.id}`, { user: { user_fields: { plan: "pro" } } }).status, 200);
+  const refused = call("PUT", `/users/${user.id}`, { user: { user_fields: { plan: "enterprise" } } });
+  assert.equal(refused.status, 422);
+  assert.ok(refused.json.details.plan);
+
+  const event = (source) => ({ event: { source, type: "T", properties: {} } });
+  for (let i = 0; i < 50; i++) assert.equal(call("POST", `/users/${user.id}/events`, event(`s${i}`)).status, 202);
+  const over = call("POST", `/users/${user.id}/events`, event("s50"));
+  assert.equal(over.status, 400);
+  assert.match(over.json.errors[0].title, /Too many distinct event sources/);
+});

@@ -230,7 +230,7 @@ describe("1. pacing", () => {
 describe("8. OAuth", () => {
   const client = { clientId: "fleet", clientSecret: "fleet-secret" };
 
-  test("client_credentials: settings without a token; the host gets one (201) and renews it on invalid_token", async () => {
+  test("client_credentials: settings without a token; the host gets one (201) and renews it before it ends", async () => {
     const { simulator, requests, destination, clock } = world({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client, refreshToken: "unused" }] });
     const tokens = [];
     const d = await destination({ email: undefined, password: undefined }, { oauthClient: { ...client, scope: "read write" }, onTokens: (t) => tokens.push(t) });
