@@ -69,6 +69,8 @@ Options:
   --oauth FILE         {"refreshToken","clientId","clientSecret"}: refresh an expired OAuth token.
                        A refresh replaces the pair, so the file is rewritten with the new refreshToken and
                        accessToken (used as the settings' oauthToken on the next run).
+                       {"clientId","clientSecret","scope"} (no refreshToken): the client_credentials
+                       grant; the settings need no oauthToken and the file is never rewritten.
   --progress           always show the progress line (default: only for runs longer than 2 s)
   --no-progress        never show it
   -h, --help           this help
@@ -257,7 +259,13 @@ async function runSend({ values, positionals }, io) {
   let oauth;
   if (values.oauth) {
     oauth = await readJsonFile(values.oauth, "oauth file");
-    for (const key of ["refreshToken", "clientId", "clientSecret"]) {
+    // No refresh token: the client_credentials grant (a confidential client; nothing to rotate or save).
+    if (oauth && typeof oauth === "object" && oauth.refreshToken === undefined) {
+      for (const key of ["clientId", "clientSecret"]) {
+        if (typeof oauth[key] !== "string" || !oauth[key]) throw new UsageError(`oauth file ${values.oauth}: "${key}" is required`);
+      }
+      if (oauth.scope !== undefined && (typeof oauth.scope !== "string" || !oauth.scope)) throw new UsageError(`oauth file ${values.oauth}: "scope" must be a non-empty string`);
+    } else for (const key of ["refreshToken", "clientId", "clientSecret"]) {
       if (typeof oauth?.[key] !== "string" || !oauth[key]) throw new UsageError(`oauth file ${values.oauth}: "${key}" is required`);
     }
     if (typeof oauth.accessToken === "string" && oauth.accessToken && settings && typeof settings === "object") {
@@ -266,7 +274,9 @@ async function runSend({ values, positionals }, io) {
   }
   const destination = await destinationFor(settings, {
     timeoutMs,
-    ...(oauth
+    ...(oauth && oauth.refreshToken === undefined
+      ? { oauthClient: { clientId: oauth.clientId, clientSecret: oauth.clientSecret, ...(oauth.scope ? { scope: oauth.scope } : {}) } }
+      : oauth
       ? {
           oauthRefresh: { refreshToken: oauth.refreshToken, clientId: oauth.clientId, clientSecret: oauth.clientSecret },
           onTokens: async (tokens) => {

@@ -170,6 +170,19 @@ describe("send", () => {
     });
   });
 
+  test("--oauth with a client id and secret only: the client_credentials grant, no oauthToken in the settings", async () => {
+    const client = { clientId: "fleet", clientSecret: "fleet-secret" };
+    await withServer({ auth: { basic: [], bearer: [] }, oauthClients: [{ ...client, refreshToken: "unused" }] }, async (server) => {
+      const settings = file("cc-settings.json", { subdomain: "acme", baseUrl: server.url, events: ["Order Completed"] });
+      const oauth = file("cc-oauth.json", client);
+      const result = await run(["send", "--settings", settings, "--oauth", oauth], { input: JSON.stringify(identify(1)) });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(JSON.parse(result.lines[0]).status, "delivered");
+      assert.deepEqual(server.simulator.log().map((e) => `${e.path} ${e.status}`).slice(0, 2), ["/oauth/tokens 201", "/api/v2/users/search 200"]);
+      assert.deepEqual(JSON.parse(readFileSync(oauth, "utf8")), client, "the file is not rewritten");
+    });
+  });
+
   test("exit 1 when an event failed or was invalid", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));
