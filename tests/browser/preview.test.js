@@ -149,7 +149,7 @@ describe("the preview page in Chromium", () => {
   test("the track, group, page and unnamed-track examples", async () => {
     await scenario("user");
     await example("track");
-    assert.deepEqual(await requestLines(), [`GET ${ZENDESK}/users/search?external_id=97980cfea0067`, `POST ${ZENDESK}/users/361000000001/events`]);
+    assert.deepEqual(await requestLines(), [`GET ${ZENDESK}/users?external_id=97980cfea0067`, `POST ${ZENDESK}/users/361000000001/events`]);
     await example("page");
     assert.deepEqual(await requestLines(), []);
     assert.equal((await outcome()).code, "unsupported_type");
@@ -213,8 +213,9 @@ describe("the preview page in Chromium", () => {
     // No such user: the organization is still written; the missing membership fails the outcome.
     assert.deepEqual((await requestLines()).filter((l) => !l.includes("organization_fields")), [
       `GET ${ZENDESK}/organizations/search?external_id=908172409`,
+      `GET ${ZENDESK}/organizations/search?name=LA%20Lakers`,
       `POST ${ZENDESK}/organizations/create_or_update`,
-      `GET ${ZENDESK}/users/search?external_id=6789`,
+      `GET ${ZENDESK}/users?external_id=6789`,
     ]);
     assert.equal((await outcome()).code, "user_not_found");
 
@@ -222,8 +223,9 @@ describe("the preview page in Chromium", () => {
     const withUser = await requestLines();
     assert.deepEqual(withUser.filter((l) => !l.includes("organization_fields")), [
       `GET ${ZENDESK}/organizations/search?external_id=908172409`,
+      `GET ${ZENDESK}/organizations/search?name=LA%20Lakers`,
       `POST ${ZENDESK}/organizations/create_or_update`,
-      `GET ${ZENDESK}/users/search?external_id=6789`,
+      `GET ${ZENDESK}/users?external_id=6789`,
       `POST ${ZENDESK}/organization_memberships`,
     ]);
     assert.match((await outcome()).message, /^organization \d+ created; user 361000000001 added to it$/);
