@@ -371,7 +371,10 @@ fn dropdown_and_multiselect_values_outside_the_options_are_dropped_not_fatal() {
         ],
     );
     assert_eq!(outcome.code, Code::Delivered);
-    assert_eq!(outcome.warnings, vec!["`traits.plan` was not sent: \"enterprise\" is not one of the dropdown field's options (free, pro)"]);
+    assert_eq!(
+        outcome.warnings,
+        vec!["`traits.plan` was not sent: \"enterprise\" is not one of the dropdown field's options (free, pro)"]
+    );
 }
 
 #[test]
@@ -384,9 +387,24 @@ fn an_agent_that_cannot_create_fields_still_writes_the_user_and_warns_once_per_k
         event(1),
         vec![
             get("/user_fields", 200, fields("user_fields", &[])),
-            post("/user_fields", json!({"user_field": {"type": "text", "title": "Plan", "key": "plan"}}), 403, forbidden.clone()),
-            post("/user_fields", json!({"user_field": {"type": "text", "title": "User ID", "key": "user_id"}}), 403, forbidden),
-            post("/users/create_or_update", json!({"user": {"name": "Agent Made", "external_id": "a1"}}), 201, json!({"user": {"id": 20}})),
+            post(
+                "/user_fields",
+                json!({"user_field": {"type": "text", "title": "Plan", "key": "plan"}}),
+                403,
+                forbidden.clone(),
+            ),
+            post(
+                "/user_fields",
+                json!({"user_field": {"type": "text", "title": "User ID", "key": "user_id"}}),
+                403,
+                forbidden,
+            ),
+            post(
+                "/users/create_or_update",
+                json!({"user": {"name": "Agent Made", "external_id": "a1"}}),
+                201,
+                json!({"user": {"id": 20}}),
+            ),
         ],
     );
     assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 20 created"));
@@ -398,12 +416,20 @@ fn an_agent_that_cannot_create_fields_still_writes_the_user_and_warns_once_per_k
     let outcome = converse(
         &d,
         event(2),
-        vec![post("/users/create_or_update", json!({"user": {"name": "Agent Made", "external_id": "a2"}}), 201, json!({"user": {"id": 21}}))],
+        vec![post(
+            "/users/create_or_update",
+            json!({"user": {"name": "Agent Made", "external_id": "a2"}}),
+            201,
+            json!({"user": {"id": 21}}),
+        )],
     );
     assert_eq!((outcome.code, outcome.warnings.len()), (Code::Delivered, 0));
     let plan = outcome.mapping.iter().find(|m| m.from == "traits.plan").unwrap();
     assert_eq!(plan.to, None);
-    assert_eq!(plan.note.as_deref(), Some("the field `plan` does not exist and these credentials cannot create it (an administrator's can)"));
+    assert_eq!(
+        plan.note.as_deref(),
+        Some("the field `plan` does not exist and these credentials cannot create it (an administrator's can)")
+    );
 }
 
 #[test]
@@ -424,14 +450,22 @@ fn the_catalog_follows_next_page_through_a_proxy_base_url() {
         urls.push(request.url.clone());
         conversation.respond(Response::new(200, &answer.to_string()));
     }
-    assert_eq!(urls, vec![
-        "http://127.0.0.1:4010/api/v2/user_fields",
-        "http://127.0.0.1:4010/api/v2/user_fields.json?page=2&per_page=1",
-        "http://127.0.0.1:4010/api/v2/users/create_or_update",
-    ]);
+    assert_eq!(
+        urls,
+        vec![
+            "http://127.0.0.1:4010/api/v2/user_fields",
+            "http://127.0.0.1:4010/api/v2/user_fields.json?page=2&per_page=1",
+            "http://127.0.0.1:4010/api/v2/users/create_or_update",
+        ]
+    );
     let Step::Done { outcomes } = conversation.step() else { panic!("expected the end") };
     // `plan` was found on page 2 (an integer field): "pro" does not fit it, so it was not created as text.
-    assert_eq!(outcomes[0].warnings, vec!["`traits.plan` was not sent: a string does not fit the integer field and cannot be converted without loss"]);
+    assert_eq!(
+        outcomes[0].warnings,
+        vec![
+            "`traits.plan` was not sent: a string does not fit the integer field and cannot be converted without loss"
+        ]
+    );
 }
 
 #[test]
@@ -663,7 +697,10 @@ fn an_unknown_organization_id_is_left_out_rather_than_losing_the_user() {
         ],
     );
     assert_eq!((outcome.code, outcome.warnings.len()), (Code::ZendeskRejected, 0));
-    assert_eq!(outcome.message, "Zendesk rejected the request (404) while updating the user: RecordNotFound; Not found");
+    assert_eq!(
+        outcome.message,
+        "Zendesk rejected the request (404) while updating the user: RecordNotFound; Not found"
+    );
 
     // Other validation errors are not retried.
     let d = destination(json!({}));

@@ -234,7 +234,10 @@ fn a_new_group_id_adopts_the_one_organization_of_that_name_without_an_external_i
             ),
         ],
     );
-    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "organization 77 updated; user 41 added to it"));
+    assert_eq!(
+        (outcome.code, outcome.message.as_str()),
+        (Code::Delivered, "organization 77 updated; user 41 added to it")
+    );
     assert_eq!(
         outcome.warnings,
         vec!["organization 77 is named `LA Lakers` and had no external_id: it was adopted for groupId `908172409` (its external_id is now `908172409`)"]
@@ -256,10 +259,7 @@ fn a_name_held_by_another_external_id_fails_and_several_skip() {
             ),
         ],
     );
-    assert_eq!(
-        (outcome.status, outcome.code, outcome.retryable),
-        (Status::Failed, Code::OrganizationNameTaken, false)
-    );
+    assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::OrganizationNameTaken, false));
     assert_eq!(
         outcome.message,
         "organization 78 already has the name `LA Lakers` with external_id `lal-1`; Zendesk organization names are unique, so groupId `908172409` was not written (rename one of them)"
@@ -292,7 +292,12 @@ fn group_with_an_agents_credentials_says_it_needs_an_administrator() {
         vec![
             get("/organizations/search?external_id=g1", 200, json!({"organizations": [], "count": 0})),
             get("/organizations/search?name=Initech", 200, json!({"organizations": [], "count": 0})),
-            post("/organizations/create_or_update", json!({"organization": {"external_id": "g1", "name": "Initech"}}), 403, forbidden),
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {"external_id": "g1", "name": "Initech"}}),
+                403,
+                forbidden,
+            ),
         ],
     );
     assert_eq!((outcome.status, outcome.code, outcome.retryable), (Status::Failed, Code::Unauthorized, false));

@@ -154,8 +154,7 @@ impl Flow {
             // Read that one field (Show User Field takes the key in place of the id), not every page.
             let doing = format!("reading the custom field `{}`", value.key);
             let body = self.call(self.api.get(&format!("/{collection}/{}", value.key), &[]), &doing).await?;
-            let (_, info) =
-                body.get(kind.member()).and_then(read_field).ok_or_else(|| unreadable(kind.member()))?;
+            let (_, info) = body.get(kind.member()).and_then(read_field).ok_or_else(|| unreadable(kind.member()))?;
             return Ok(Created::Taken(info));
         }
         expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| Created::Yes)
@@ -169,9 +168,11 @@ fn read_field(field: &Value) -> Option<(String, FieldInfo)> {
     let field_type = FieldType::parse(field.get("type").and_then(Value::as_str).unwrap_or("text"));
     let active = field.get("active") != Some(&Value::Bool(false));
     let options = match field_type {
-        FieldType::Dropdown | FieldType::Multiselect => field.get("custom_field_options").and_then(Value::as_array).map(|list| {
-            list.iter().filter_map(|o| o.get("value").and_then(Value::as_str).map(str::to_string)).collect()
-        }),
+        FieldType::Dropdown | FieldType::Multiselect => {
+            field.get("custom_field_options").and_then(Value::as_array).map(|list| {
+                list.iter().filter_map(|o| o.get("value").and_then(Value::as_str).map(str::to_string)).collect()
+            })
+        }
         _ => None,
     };
     Some((key.to_string(), FieldInfo { field_type, active, options }))

@@ -91,7 +91,8 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
     // An organizationId that Zendesk does not know should not cost the whole user: write it without.
     // Zendesk answers such a write 404 RecordNotFound (a real capture); a 422 naming only
     // `organization_id` is handled alike, in case some account or version answers that way.
-    if (response.status == 404 || rejects_only(&response, "organization_id")) && attributes.contains_key("organization_id")
+    if (response.status == 404 || rejects_only(&response, "organization_id"))
+        && attributes.contains_key("organization_id")
     {
         let organization = attributes.remove("organization_id").unwrap_or_default();
         let reason = format!("{} {}", response.status, response.reason());

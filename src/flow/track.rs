@@ -68,13 +68,14 @@ async fn find_user(
                     Ok(found)
                 }
                 Err(also) if also.code == Code::UserNotFound => {
-                    let message = format!(
-                        "no Zendesk user has email {} or external_id {user_id}; {NOT_SENT}",
-                        identifier.value
-                    );
+                    let message =
+                        format!("no Zendesk user has email {} or external_id {user_id}; {NOT_SENT}", identifier.value);
                     Err(if recent {
-                        Outcome::new(Code::UserNotFound, format!("{message}. Zendesk's search can lag minutes behind a new user: retry"))
-                            .retryable(true)
+                        Outcome::new(
+                            Code::UserNotFound,
+                            format!("{message}. Zendesk's search can lag minutes behind a new user: retry"),
+                        )
+                        .retryable(true)
                     } else {
                         Outcome::new(Code::UserNotFound, message)
                     })
