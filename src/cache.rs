@@ -19,7 +19,7 @@ pub struct FieldInfo {
 /// Custom fields by key.
 pub type Catalog = HashMap<String, FieldInfo>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
     User,
     Organization,
@@ -50,8 +50,9 @@ pub struct Cache {
     users_by_email: HashMap<String, u64>,
     users_by_external_id: HashMap<String, u64>,
     organizations_by_external_id: HashMap<String, u64>,
-    /// Fields these credentials could not create (403: not an administrator), so they are not asked again.
-    uncreatable: std::collections::HashSet<(FieldKind, String)>,
+    /// Fields these credentials could not create (403: not an administrator), so they are not asked
+    /// again: `"{collection}/{key}"` (a map like the others, which costs the module no new code).
+    uncreatable: HashMap<String, u64>,
 }
 
 /// Zendesk matches emails and external ids case-insensitively. ASCII folding only: a non-ASCII
@@ -91,14 +92,11 @@ impl Cache {
     }
 
     pub fn is_uncreatable(&self, kind: FieldKind, key: &str) -> bool {
-        self.uncreatable.contains(&(kind, key.to_string()))
+        self.uncreatable.contains_key(&format!("{}/{key}", kind.collection()))
     }
 
     pub fn mark_uncreatable(&mut self, kind: FieldKind, key: &str) {
-        if self.uncreatable.len() >= MAX_ENTRIES {
-            self.uncreatable.clear();
-        }
-        self.uncreatable.insert((kind, key.to_string()));
+        remember(&mut self.uncreatable, &format!("{}/{key}", kind.collection()), 0);
     }
 
     pub fn user_by_email(&self, email: &str) -> Option<u64> {

@@ -368,7 +368,9 @@ fn valid_host(host: &str) -> bool {
 fn is_dotted_ipv4(name: &str) -> bool {
     let parts: Vec<&str> = name.split('.').collect();
     parts.len() == 4
-        && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok())
 }
 
 fn is_port(s: &str) -> bool {

@@ -36,10 +36,15 @@ impl Flow {
         let query = format!("email:\"{}\"", email.replace('"', ""));
         let body =
             self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
-        let (mut matched, others): (Vec<User>, Vec<User>) = read_users(&body)?
-            .into_iter()
-            .partition(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)));
-        for user in others.into_iter().take(MAX_IDENTITY_CHECKS) {
+        let (mut matched, mut others) = (Vec::new(), Vec::new());
+        for user in read_users(&body)? {
+            if user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+                matched.push(user);
+            } else if others.len() < MAX_IDENTITY_CHECKS {
+                others.push(user);
+            }
+        }
+        for user in others {
             let body = self
                 .call(self.api.get(&format!("/users/{}/identities", user.id), &[]), "reading the user's identities")
                 .await?;
@@ -84,13 +89,13 @@ impl Flow {
             .call(self.api.get("/organizations/search", &[("name", name)]), "looking the organization up by name")
             .await?;
         let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
-        list.iter()
-            .map(|o| {
-                let id = o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))?;
-                let external_id = o.get("external_id").and_then(Value::as_str).filter(|s| !s.is_empty());
-                Ok((id, external_id.map(str::to_string)))
-            })
-            .collect()
+        let mut found = Vec::new();
+        for o in list {
+            let id = o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))?;
+            let external_id = o.get("external_id").and_then(Value::as_str).filter(|s| !s.is_empty());
+            found.push((id, external_id.map(str::to_string)));
+        }
+        Ok(found)
     }
 
     /// The one existing user an identifier names: the cache's answer (`true`), else one lookup.
