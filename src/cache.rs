@@ -1,7 +1,11 @@
 //! What the engine remembers across events for the life of a destination: custom-field catalogs and
-//! the Zendesk ids it has seen, so that steady-state traffic pays no catalog or id lookups.
+//! the Zendesk ids it has seen, so that steady-state traffic pays no catalog or id lookups; a digest of
+//! what it last wrote for each user and organization, so that a write that would change nothing is
+//! skipped; and which bulk endpoints the account refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
 
 use crate::mapping::FieldType;
 
@@ -53,6 +57,28 @@ pub struct Cache {
     /// Fields these credentials could not create (403: not an administrator), so they are not asked
     /// again: `"{collection}/{key}"` (a map like the others, which costs the module no new code).
     uncreatable: HashMap<String, u64>,
+    /// `user:{userId}` / `email:{email}` / `org:{groupId}` → what was last written there, and when.
+    written: HashMap<String, Written>,
+    /// `*_many` endpoints that answered 403 (bulk import off): single writes from then on.
+    bulk_refused: BTreeSet<&'static str>,
+}
+
+/// The digest of a write and when (ms since the epoch, the host's clock) it succeeded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Written {
+    pub digest: u64,
+    pub at_ms: f64,
+}
+
+/// FNV-1a over the value's JSON text. serde_json's maps are sorted by key, so equal values give equal
+/// text. Not cryptographic: a collision would skip one write until the time-to-live ends (1 in 2^64).
+pub fn digest(value: &Value) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in value.to_string().bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 /// Zendesk matches emails and external ids case-insensitively. ASCII folding only: a non-ASCII
@@ -128,5 +154,31 @@ impl Cache {
     pub fn forget_user(&mut self, id: u64) {
         self.users_by_email.retain(|_, v| *v != id);
         self.users_by_external_id.retain(|_, v| *v != id);
+    }
+
+    /// When `digest` was last written under `key`, if that is less than `ttl_ms` ago.
+    pub fn unchanged_since(&self, key: &str, digest: u64, now_ms: f64, ttl_ms: f64) -> Option<f64> {
+        let written = self.written.get(key)?;
+        (written.digest == digest && now_ms - written.at_ms < ttl_ms && now_ms >= written.at_ms).then_some(written.at_ms)
+    }
+
+    pub fn remember_written(&mut self, key: String, digest: u64, now_ms: f64) {
+        if self.written.len() >= MAX_ENTRIES {
+            self.written.clear();
+        }
+        self.written.insert(key, Written { digest, at_ms: now_ms });
+    }
+
+    pub fn forget_written(&mut self, key: &str) {
+        self.written.remove(key);
+    }
+
+    pub fn bulk_refused(&self, endpoint: &str) -> bool {
+        self.bulk_refused.contains(endpoint)
+    }
+
+    /// Returns whether this is news (the first refusal seen for `endpoint`).
+    pub fn refuse_bulk(&mut self, endpoint: &'static str) -> bool {
+        self.bulk_refused.insert(endpoint)
     }
 }

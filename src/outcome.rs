@@ -19,6 +19,8 @@ pub enum Status {
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     Delivered,
+    /// Delivered earlier: this write would repeat exactly what was written then, so none was sent.
+    Unchanged,
     // skipped
     EventNotEnabled,
     MissingUserId,
@@ -46,7 +48,7 @@ impl Code {
     pub fn status(self) -> Status {
         use Code::*;
         match self {
-            Delivered => Status::Delivered,
+            Delivered | Unchanged => Status::Delivered,
             EventNotEnabled
             | MissingUserId
             | UnsupportedType

@@ -17,7 +17,16 @@ const KNOWN_KEYS: &[&str] = &[
     "account",
     "baseUrl",
     "sourceName",
+    "unchangedTtlSeconds",
 ];
+
+/// How long a write's digest is trusted by default: an identify or group repeating it within an hour
+/// sends nothing. Long enough to absorb analytics.js's identify-per-page-load; short enough that an
+/// edit made in Zendesk by hand is overwritten again the same day.
+pub const DEFAULT_UNCHANGED_TTL_SECONDS: u64 = 3600;
+
+/// A week: digests older than that say little about what Zendesk holds.
+const MAX_UNCHANGED_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
@@ -55,6 +64,8 @@ pub struct Settings {
     pub base_url: String,
     /// The Sunshine event `source`.
     pub source_name: String,
+    /// How long a write is remembered to skip an identical one; 0 never skips.
+    pub unchanged_ttl_seconds: u64,
 }
 
 /// One problem with the settings, naming its key (`""` for the settings value as a whole).
@@ -141,6 +152,20 @@ impl Settings {
             }
         };
 
+        let unchanged_ttl_seconds = match map.get("unchangedTtlSeconds") {
+            None | Some(Value::Null) => DEFAULT_UNCHANGED_TTL_SECONDS,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|s| s <= MAX_UNCHANGED_TTL_SECONDS) => {
+                n.as_u64().unwrap_or(DEFAULT_UNCHANGED_TTL_SECONDS)
+            }
+            Some(_) => {
+                errors.push(problem(
+                    "unchangedTtlSeconds",
+                    format!("unchangedTtlSeconds must be a whole number of seconds from 0 (never skip) to {MAX_UNCHANGED_TTL_SECONDS}"),
+                ));
+                DEFAULT_UNCHANGED_TTL_SECONDS
+            }
+        };
+
         match (subdomain, credentials, base_url) {
             (Some(subdomain), Some(credentials), Some(base_url)) if errors.is_empty() => Ok(Settings {
                 subdomain,
@@ -151,6 +176,7 @@ impl Settings {
                 allow_group_without_user_id: allow_group,
                 base_url,
                 source_name,
+                unchanged_ttl_seconds,
             }),
             _ => Err(errors),
         }

@@ -26,6 +26,7 @@ export interface Settings {
   account?: unknown;
   baseUrl?: string;
   sourceName?: string;
+  unchangedTtlSeconds?: number;
 }
 export interface SettingsError { key: string; code: "invalid_settings"; message: string }
 /** A Segment-spec call. Anything else is accepted too and ends as an `invalid` outcome. */
@@ -58,7 +59,7 @@ export interface ZendeskResponse {
 }
 export type OutcomeStatus = "delivered" | "skipped" | "invalid" | "failed";
 export type OutcomeCode =
-  | "delivered"
+  | "delivered" | "unchanged"
   | "event_not_enabled" | "missing_user_id" | "unsupported_type" | "disabled_by_integrations"
   | "ambiguous_user" | "ambiguous_organization"
   | "invalid_event" | "missing_name" | "identifier_too_long"

@@ -68,7 +68,8 @@ fn seed_example_creates_the_user_field_then_the_user() {
 
 #[test]
 fn steady_state_identify_is_a_lookup_and_a_write() {
-    let d = destination(json!({}));
+    // With skipping off, a repeated identify is written again.
+    let d = destination(json!({"unchangedTtlSeconds": 0}));
     converse(
         &d,
         seed_identify(),
@@ -88,6 +89,61 @@ fn steady_state_identify_is_a_lookup_and_a_write() {
     );
     assert_eq!(outcome.message, "user 5 updated");
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+}
+
+#[test]
+fn a_repeated_identify_sends_nothing_until_its_digest_expires() {
+    let d = destination(json!({"unchangedTtlSeconds": 60}));
+    converse(
+        &d,
+        seed_identify(),
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, no_users()),
+            get("/user_fields", 200, fields("user_fields", &[("user_id", "text")])),
+            post("/users/create_or_update", seed_user_body(json!({})), 201, json!({"user": {"id": 5}})),
+        ],
+    );
+    // The same identify 30 s later: no request at all.
+    let outcome = converse_at(&d, seed_identify(), NOW + 30_000.0, vec![]);
+    assert_eq!((outcome.status, outcome.code), (Status::Delivered, Code::Unchanged));
+    assert_eq!(
+        outcome.message,
+        "user unchanged: the same write was delivered at 2025-11-29T18:30:00.000Z (30 s ago); nothing was sent"
+    );
+    assert!(outcome.mapping.iter().any(|m| m.from == "traits.email"), "the mapping report stays");
+    // 60 s after the write the digest has expired: written again.
+    let outcome = converse_at(
+        &d,
+        seed_identify(),
+        NOW + 60_000.0,
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, users(&[(5, "pikachu@pakemon.com")])),
+            put("/users/5", seed_user_body(json!({})), 200, json!({"user": {"id": 5}})),
+        ],
+    );
+    assert_eq!((outcome.code, outcome.message.as_str()), (Code::Delivered, "user 5 updated"));
+    // A changed trait is never skipped.
+    let mut changed = seed_identify();
+    changed["traits"]["name"] = json!("Pikachu Two");
+    let outcome = converse_at(
+        &d,
+        changed,
+        NOW + 61_000.0,
+        vec![
+            get(&email_search("pikachu@pakemon.com"), 200, users(&[(5, "pikachu@pakemon.com")])),
+            put(
+                "/users/5",
+                {
+                    let mut body = seed_user_body(json!({}));
+                    body["user"]["name"] = json!("Pikachu Two");
+                    body
+                },
+                200,
+                json!({"user": {"id": 5}}),
+            ),
+        ],
+    );
+    assert_eq!(outcome.code, Code::Delivered);
 }
 
 #[test]

@@ -313,7 +313,7 @@ fn seed_group() -> serde_json::Value {
 
 #[test]
 fn seed_group_writes_the_organization_then_the_membership() {
-    let d = destination(json!({}));
+    let d = destination(json!({"unchangedTtlSeconds": 0}));
     let field =
         |ty: &str, title: &str, key: &str| json!({"organization_field": {"type": ty, "title": title, "key": key}});
     let outcome = converse(

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::unchanged::organization_digest;
 use super::zendesk::{created_id, expect_json};
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
@@ -21,7 +22,14 @@ pub(super) async fn group(flow: &Flow, event: &Event, group_id: &str, traits: &M
         );
     }
     let mut plan = organization_plan(group_id, traits);
+    let written = organization_digest(&plan, event.user_id.as_deref());
+    if let Some(outcome) = flow.unchanged(Some(&written), "organization") {
+        return with_report(outcome, plan.report);
+    }
     let outcome = write_organization(flow, event.user_id.as_deref(), &mut plan).await;
+    if outcome.is_ok() {
+        flow.remember_written(Some(&written));
+    }
     with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::unchanged::user_digest;
 use super::zendesk::created_id;
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
@@ -31,7 +32,16 @@ pub(super) async fn identify(flow: &Flow, event: &Event, traits: &Map<String, Va
             plan.report,
         );
     }
+    let written = user_digest(&plan, event.user_id.as_deref());
+    if let Some(outcome) = flow.unchanged(written.as_ref(), "user") {
+        return with_report(outcome, plan.report);
+    }
+    let had_organization = plan.attributes.contains_key("organization_id");
     let outcome = write_user(flow, event, &mut plan).await;
+    // Written as asked (not without an organizationId Zendesk refused): a repeat may be skipped.
+    if outcome.is_ok() && had_organization == plan.attributes.contains_key("organization_id") {
+        flow.remember_written(written.as_ref());
+    }
     with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
 
@@ -115,7 +125,12 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
     if let Some(org) = leaving {
         let response = flow.exchange.send(flow.api.delete(&format!("/users/{user_id}/organizations/{org}"))).await;
         match response.status {
-            200..=299 => message.push_str(&format!("; removed from organization {org}")),
+            200..=299 => {
+                if let Some(company_id) = removal.as_deref() {
+                    flow.forget_organization_write(company_id);
+                }
+                message.push_str(&format!("; removed from organization {org}"))
+            }
             404 => report.warn(format!("user {user_id} was not a member of organization {org}: nothing to remove")),
             _ => return Err(response.failure(&format!("removing user {user_id} from organization {org}"))),
         }

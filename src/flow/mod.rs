@@ -6,11 +6,13 @@ mod fields;
 mod group;
 mod identify;
 mod track;
+mod unchanged;
 mod zendesk;
 
 use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -36,11 +38,25 @@ pub enum Step {
     },
 }
 
-/// The request a flow waits on, and the response the host brought for it.
+/// A request handed to the host, with the id its answer comes back under. `delay_ms` asks the host to
+/// wait that long before sending it (job polling backs off; the engine has no clock of its own).
+#[derive(Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequest {
+    pub id: u32,
+    pub request: RequestDescriptor,
+    pub delay_ms: u32,
+}
+
+/// The requests flows have sent and the responses the host brought for them, by id.
 #[derive(Default)]
 struct Channel {
-    outgoing: Option<RequestDescriptor>,
-    incoming: Option<Response>,
+    next_id: u32,
+    outgoing: Vec<PendingRequest>,
+    incoming: HashMap<u32, Response>,
+    /// Set when a task inside a batch made progress without a response (a signal was raised), so the
+    /// batch is polled again before it asks the host for anything.
+    progress: bool,
 }
 
 /// The flows' only way out: send a request, wait for its response.
@@ -49,17 +65,33 @@ struct Exchange(Rc<RefCell<Channel>>);
 
 impl Exchange {
     async fn send(&self, request: RequestDescriptor) -> Response {
-        self.0.borrow_mut().outgoing = Some(request);
-        Reply(&self.0).await
+        self.send_after(request, 0).await
+    }
+
+    /// Sends `request` once the host has waited `delay_ms`.
+    async fn send_after(&self, request: RequestDescriptor, delay_ms: u32) -> Response {
+        let id = {
+            let mut channel = self.0.borrow_mut();
+            channel.next_id += 1;
+            let id = channel.next_id;
+            channel.outgoing.push(PendingRequest { id, request, delay_ms });
+            id
+        };
+        Reply(&self.0, id).await
+    }
+
+    /// Wakes the batch's other tasks on the next poll (a task finished something others wait for).
+    fn signal(&self) {
+        self.0.borrow_mut().progress = true;
     }
 }
 
-struct Reply<'a>(&'a RefCell<Channel>);
+struct Reply<'a>(&'a RefCell<Channel>, u32);
 
 impl Future for Reply<'_> {
     type Output = Response;
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Response> {
-        match self.0.borrow_mut().incoming.take() {
+        match self.0.borrow_mut().incoming.remove(&self.1) {
             Some(response) => Poll::Ready(response),
             None => Poll::Pending,
         }
@@ -67,6 +99,7 @@ impl Future for Reply<'_> {
 }
 
 /// Everything a flow may use: the settings, the request builder, the shared cache, the exchange.
+#[derive(Clone)]
 struct Flow {
     settings: Rc<Settings>,
     api: Rc<Api>,
@@ -79,13 +112,15 @@ struct Flow {
 pub struct Conversation {
     future: Option<Pin<Box<dyn Future<Output = Outcome>>>>,
     channel: Rc<RefCell<Channel>>,
+    /// The id of the request the current step hands out.
+    current: u32,
     step: Step,
 }
 
 impl Conversation {
     /// A conversation that ended before any request (an invalid or skipped event).
     pub fn finished(outcome: Outcome) -> Conversation {
-        Conversation { future: None, channel: Rc::default(), step: Step::Done { outcomes: vec![outcome] } }
+        Conversation { future: None, channel: Rc::default(), current: 0, step: Step::Done { outcomes: vec![outcome] } }
     }
 
     /// The current step: the request to perform, or the outcomes.
@@ -97,7 +132,7 @@ impl Conversation {
     /// Once done, further responses change nothing.
     pub fn respond(&mut self, response: Response) -> &Step {
         if self.future.is_some() {
-            self.channel.borrow_mut().incoming = Some(response);
+            self.channel.borrow_mut().incoming.insert(self.current, response);
             self.advance();
         }
         &self.step
@@ -111,8 +146,12 @@ impl Conversation {
                 self.future = None;
                 Step::Done { outcomes: vec![outcome] }
             }
-            Poll::Pending => match self.channel.borrow_mut().outgoing.take() {
-                Some(request) => Step::Request { request },
+            // A single event's flow waits on one request at a time.
+            Poll::Pending => match self.channel.borrow_mut().outgoing.pop() {
+                Some(PendingRequest { id, request, .. }) => {
+                    self.current = id;
+                    Step::Request { request }
+                }
                 None => {
                     self.future = None;
                     Step::Done {
@@ -159,7 +198,7 @@ impl Destination {
         };
         let future: Pin<Box<dyn Future<Output = Outcome>>> = Box::pin(run(flow, event));
         let mut conversation =
-            Conversation { future: Some(future), channel, step: Step::Done { outcomes: Vec::new() } };
+            Conversation { future: Some(future), channel, current: 0, step: Step::Done { outcomes: Vec::new() } };
         conversation.advance();
         conversation
     }

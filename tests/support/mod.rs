@@ -55,7 +55,12 @@ pub fn delete(path: &str, status: u16) -> Exchange {
 /// Runs `event` through the script: every request must match exactly, in order, and the
 /// conversation must end right after the last exchange.
 pub fn converse(destination: &Destination, event: Value, script: Vec<Exchange>) -> Outcome {
-    let mut conversation = destination.begin(&event, NOW);
+    converse_at(destination, event, NOW, script)
+}
+
+/// As [`converse`], at `now` (milliseconds since the epoch).
+pub fn converse_at(destination: &Destination, event: Value, now: f64, script: Vec<Exchange>) -> Outcome {
+    let mut conversation = destination.begin(&event, now);
     for (i, expected) in script.into_iter().enumerate() {
         let request = match conversation.step() {
             Step::Request { request } => request.clone(),
