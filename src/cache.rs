@@ -61,6 +61,9 @@ pub struct Cache {
     written: HashMap<String, Written>,
     /// `*_many` endpoints that answered 403 (bulk import off): single writes from then on.
     bulk_refused: BTreeSet<&'static str>,
+    /// Background jobs submitted by this destination's batches and not yet finished (Zendesk allows 30
+    /// per account).
+    pub jobs_in_flight: usize,
 }
 
 /// The digest of a write and when (ms since the epoch, the host's clock) it succeeded.

@@ -24,7 +24,7 @@ pub mod settings;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use flow::{Conversation, Destination, Step};
+pub use flow::{Batch, BatchStep, Conversation, Destination, PendingRequest, Step};
 pub use outcome::{Code, MappingEntry, Outcome, Status};
 pub use request::{Method, RequestDescriptor};
 pub use response::Response;

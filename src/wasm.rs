@@ -78,6 +78,11 @@ export interface Outcome {
 export type Step =
   | { kind: "request"; request: RequestDescriptor }
   | { kind: "done"; outcomes: Outcome[] };
+/** A request of a batch: answer it with `batch.respond(id, response)` after waiting `delayMs`. */
+export interface PendingRequest { id: number; request: RequestDescriptor; delayMs: number }
+export type BatchStep =
+  | { kind: "requests"; requests: PendingRequest[]; waiting: number }
+  | { kind: "done"; outcomes: Outcome[]; notices: string[] };
 "#;
 
 /// JSON text for a JS value: strings are taken as JSON text already (which keeps big integers exact).
@@ -177,6 +182,101 @@ impl Destination {
             )),
         };
         Conversation { inner }
+    }
+
+    /// Begins one conversation for several events: an array (of values or JSON texts), or text holding
+    /// a JSON array or NDJSON (one event per line). An unreadable element or line becomes that event's
+    /// `invalid/invalid_event` outcome; text that is neither ends as one such outcome.
+    #[wasm_bindgen(js_name = beginBatch)]
+    pub fn begin_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown[] | string")] events: JsValue,
+        now: f64,
+    ) -> Batch {
+        let list: Vec<Result<Value, String>> = if js_sys::Array::is_array(&events) {
+            js_sys::Array::from(&events).iter().map(|e| json_text(&e).and_then(|t| parse_text(&t))).collect()
+        } else if let Some(text) = events.as_string() {
+            batch_text(&text)
+        } else {
+            vec![Err("a batch must be an array of events, or JSON/NDJSON text".to_string())]
+        };
+        // An unreadable element still gets its own outcome, in its place.
+        let mut failed = Vec::new();
+        let values = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.unwrap_or_else(|why| {
+                    failed.push((i, why));
+                    Value::Null
+                })
+            })
+            .collect();
+        Batch { inner: self.inner.begin_batch(values, now), failed }
+    }
+}
+
+/// A JSON array, or NDJSON (blank lines skipped).
+fn batch_text(text: &str) -> Vec<Result<Value, String>> {
+    if text.trim_start().starts_with('[') {
+        return match parse_text(text) {
+            Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
+            Ok(_) => vec![Err("the batch is not a JSON array".into())],
+            Err(why) => vec![Err(why)],
+        };
+    }
+    text.lines().filter(|line| !line.trim().is_empty()).map(parse_text).collect()
+}
+
+/// Several events' conversation: `step()` lists new requests; `respond(id, response)` answers one.
+#[wasm_bindgen]
+pub struct Batch {
+    inner: flow::Batch,
+    /// Events that could not be read, by position, and why: their outcomes replace the engine's.
+    failed: Vec<(usize, String)>,
+}
+
+#[wasm_bindgen]
+impl Batch {
+    /// `{kind: "requests", requests: [{id, request, delayMs}], waiting}` or `{kind: "done", outcomes, notices}`.
+    #[wasm_bindgen(unchecked_return_type = "BatchStep")]
+    pub fn step(&self) -> JsValue {
+        self.out(self.inner.step())
+    }
+
+    /// Takes the response to request `id` and returns the next step.
+    #[wasm_bindgen(unchecked_return_type = "BatchStep")]
+    pub fn respond(
+        &mut self,
+        id: u32,
+        #[wasm_bindgen(unchecked_param_type = "ZendeskResponse")] response: JsValue,
+    ) -> JsValue {
+        let response = match parse(&response) {
+            Ok(json) => Response::from_value(&json),
+            Err(why) => Err(why),
+        };
+        let response = response.unwrap_or_else(|why| Response {
+            status: 0,
+            error: Some(format!("the host passed an unreadable response ({why})")),
+            ..Response::default()
+        });
+        let step = self.inner.respond(id, response).clone();
+        self.out(&step)
+    }
+
+    fn out(&self, step: &flow::BatchStep) -> JsValue {
+        match step {
+            flow::BatchStep::Done { outcomes, notices } if !self.failed.is_empty() => {
+                let mut outcomes = outcomes.clone();
+                for (i, why) in &self.failed {
+                    if let Some(slot) = outcomes.get_mut(*i) {
+                        *slot = Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}"));
+                    }
+                }
+                to_js(&flow::BatchStep::Done { outcomes, notices: notices.clone() })
+            }
+            other => to_js(other),
+        }
     }
 }
 

@@ -2,9 +2,12 @@
 //! it runs on no executor: [`Conversation`] polls it with a no-op waker, hands out the request it is
 //! waiting on, and polls again when the host brings the response. No clocks, no sockets.
 
+mod batch;
 mod fields;
+mod jobs;
 mod group;
 mod identify;
+mod tasks;
 mod track;
 mod unchanged;
 mod zendesk;
@@ -17,6 +20,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+
+pub use batch::{Batch, BatchStep};
+pub use jobs::MAX_JOBS;
 
 use crate::cache::Cache;
 use crate::event::{Call, Event};
@@ -106,6 +112,8 @@ struct Flow {
     cache: Rc<RefCell<Cache>>,
     exchange: Exchange,
     now_ms: f64,
+    /// What a batch tells the host's log once (a refused bulk endpoint).
+    notices: Rc<RefCell<Vec<String>>>,
 }
 
 /// One event's conversation with Zendesk.
@@ -195,12 +203,27 @@ impl Destination {
             cache: self.cache.clone(),
             exchange: Exchange(channel.clone()),
             now_ms,
+            notices: Rc::default(),
         };
         let future: Pin<Box<dyn Future<Output = Outcome>>> = Box::pin(run(flow, event));
         let mut conversation =
             Conversation { future: Some(future), channel, current: 0, step: Step::Done { outcomes: Vec::new() } };
         conversation.advance();
         conversation
+    }
+
+    /// Starts one conversation for several events, planned together (see `batch`): one outcome per
+    /// event, in input order, and several requests in flight at once.
+    pub fn begin_batch(&self, events: Vec<Value>, now_ms: f64) -> Batch {
+        let flow = Flow {
+            settings: self.settings.clone(),
+            api: self.api.clone(),
+            cache: self.cache.clone(),
+            exchange: Exchange(Rc::default()),
+            now_ms,
+            notices: Rc::default(),
+        };
+        Batch::start(flow, events)
     }
 
     /// As [`Destination::begin`], from JSON text (which keeps integers beyond 2^53 exact).
