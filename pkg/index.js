@@ -21,6 +21,7 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 // few hundred KB; a body beyond this is a broken or hostile server, and reading it whole would take the
 // process's memory (gzip turns 0.5 MB on the wire into 200 MB) and trap the engine that parses it.
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_BATCH_SIZE = 500;
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
 /** Code of the outcome an event gets when the destination is closed before the event finished. */
@@ -197,6 +198,7 @@ export class ZendeskDestination {
   #locks = new KeyedLocks();
   #oauth = null;
   #concurrency;
+  #pollDelayScale;
   #closing = new Stopper(); // close(): events that have not started are cancelled
   #stopping = new Stopper(); // grace over: requests and waits in progress are abandoned
   #pending = new Set();
@@ -228,6 +230,9 @@ export class ZendeskDestination {
     this.#policy = retryPolicy(options.retry);
     this.#logger = typeof options.logger === "function" ? options.logger : null;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    // The engine's own waits (polling background jobs) are in real milliseconds; a simulator running
+    // faster than real time wants them shorter by the same factor.
+    this.#pollDelayScale = options.pacing?.engineDelayScale ?? 1;
     this.#pacer = new Pacer({
       now: this.#now,
       sleep: (ms) => this.#wait(ms),
@@ -253,27 +258,37 @@ export class ZendeskDestination {
   }
 
   /**
-   * Delivers events, outcomes in input order. Events touching the same user or organization go one at a
-   * time in input order; others concurrently, up to `concurrency` (default 8). `onOutcome(outcome, index)`
-   * is called as each event finishes.
+   * Delivers events, outcomes in input order. By default the events go in batches of `batchSize` (500)
+   * that the engine plans together (bulk jobs, batched lookups; see docs/engine-api.md); `batch: false`
+   * sends them one conversation each. Either way, events touching the same user or organization keep
+   * their input order, and up to `concurrency` (default 8) requests or events are in flight at once.
+   * `onOutcome(outcome, index)` is called as each event (or batch) finishes.
    */
-  deliverAll(events, { concurrency = this.#concurrency, onOutcome } = {}) {
+  deliverAll(events, { concurrency = this.#concurrency, onOutcome, batch = true, batchSize = DEFAULT_BATCH_SIZE } = {}) {
     const limiter = new Limiter(concurrency);
     const list = Array.from(events);
-    return Promise.all(
-      list.map((event, index) =>
-        this.#schedule(event, limiter).then((outcome) => {
-          if (onOutcome) {
-            try {
-              onOutcome(outcome, index);
-            } catch (error) {
-              this.#log({ type: "callback_error", callback: "onOutcome", message: String(error?.message ?? error) });
-            }
-          }
-          return outcome;
-        }),
-      ),
-    );
+    const report = (outcome, index) => {
+      if (onOutcome) {
+        try {
+          onOutcome(outcome, index);
+        } catch (error) {
+          this.#log({ type: "callback_error", callback: "onOutcome", message: String(error?.message ?? error) });
+        }
+      }
+      return outcome;
+    };
+    if (!batch || typeof this.#destination.beginBatch !== "function" || list.length < 2) {
+      return Promise.all(list.map((event, index) => this.#schedule(event, limiter).then((outcome) => report(outcome, index))));
+    }
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new TypeError("batchSize must be an integer ≥ 1");
+    const batches = [];
+    for (let start = 0; start < list.length; start += batchSize) {
+      const part = list.slice(start, start + batchSize);
+      batches.push(
+        this.#scheduleBatch(part, limiter).then((outcomes) => outcomes.map((outcome, i) => report(outcome, start + i))),
+      );
+    }
+    return Promise.all(batches).then((parts) => parts.flat());
   }
 
   /**
@@ -402,6 +417,117 @@ export class ZendeskDestination {
     const forget = () => this.#pending.delete(task);
     task.then(forget, forget); // not task.finally(): its copy of a rejection would go unhandled
     return task;
+  }
+
+  /** One engine batch: waits for earlier events sharing any key, then runs it. */
+  #scheduleBatch(events, limiter) {
+    this.#stats.events += events.length;
+    const cancelled = () => events.map(() => this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
+    if (this.#closing.aborted) return Promise.resolve(cancelled());
+    const keys = new Set();
+    for (const event of events) {
+      try {
+        for (const key of eventKeys(event)) keys.add(key);
+      } catch {
+        // a throwing getter: refused as unreadable by #converseBatch
+      }
+    }
+    const lock = this.#locks.acquire([...keys]);
+    const task = (async () => {
+      try {
+        await this.#closing.race(lock.ready);
+      } catch {
+        lock.release();
+        return cancelled();
+      }
+      try {
+        const outcomes = await this.#converseBatch(events, this.#destination, limiter, (request, context) => this.#perform(request, context));
+        return outcomes.map((outcome) => this.#count(outcome));
+      } finally {
+        lock.release();
+      }
+    })();
+    this.#pending.add(task);
+    const forget = () => this.#pending.delete(task);
+    task.then(forget, forget);
+    return task;
+  }
+
+  /**
+   * Runs one engine batch conversation: starts each request the engine hands out (after its `delayMs`,
+   * within `limiter`), answers the engine as each one finishes, in whatever order they finish.
+   */
+  async #converseBatch(events, destination, limiter, perform) {
+    const refused = new Map(); // index -> outcome for events that cannot become JSON
+    const texts = events.map((event, index) => {
+      if (typeof event === "string") return event;
+      try {
+        return stringify(event);
+      } catch (error) {
+        refused.set(index, hostOutcome("invalid_event", `the event cannot be read as JSON: ${error?.message ?? String(error)}`, { status: "invalid", retryable: false }));
+        return "null";
+      }
+    });
+    const context = { warnings: [], sent: 0 };
+    const finished = []; // {id, answer} in the order requests finish
+    let wake = null;
+    const delayScale = this.#pollDelayScale;
+    let batch;
+    let inFlight = 0;
+    try {
+      batch = destination.beginBatch(texts, this.#now());
+      let step = batch.step();
+      while (step.kind === "requests") {
+        for (const { id, request, delayMs } of step.requests) {
+          inFlight++;
+          (async () => {
+            let answer;
+            try {
+              if (delayMs > 0) await this.#wait(delayMs * delayScale);
+              const link = this.#stopping.link();
+              let release;
+              try {
+                release = await limiter.acquire(link.signal);
+              } finally {
+                link.release();
+              }
+              try {
+                answer = { answer: await perform(request, context) };
+              } finally {
+                release();
+              }
+            } catch (error) {
+              answer = { error };
+            }
+            finished.push({ id, ...answer });
+            wake?.();
+          })();
+        }
+        if (inFlight === 0) break;
+        while (finished.length === 0) await new Promise((resolve) => (wake = resolve));
+        wake = null;
+        const next = finished.shift();
+        inFlight--;
+        if (next.error) throw next.error;
+        step = batch.respond(next.id, next.answer);
+      }
+      for (const notice of step.notices ?? []) this.#log({ type: "notice", message: notice });
+      return (step.outcomes ?? []).map((outcome, index) => {
+        if (refused.has(index)) return refused.get(index);
+        const copy = { ...outcome };
+        if (context.warnings.length) copy.warnings = [...(copy.warnings ?? []), ...context.warnings.map((w) => `a request of this batch: ${w}`)];
+        return copy;
+      });
+    } catch (error) {
+      if (error instanceof Cancelled || this.#stopping.aborted) {
+        const landed = context.sent > 0 ? ` ${context.sent} request(s) of its batch had been sent and may have landed.` : "";
+        return events.map(() => hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`));
+      }
+      this.#log({ type: "engine_error", message: String(error?.message ?? error) });
+      return events.map(() => hostOutcome("internal_error", `the engine failed on this batch: ${error?.message ?? String(error)}`, { retryable: false }));
+    } finally {
+      batch?.free?.();
+    }
   }
 
   #count(outcome) {

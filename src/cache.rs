@@ -172,8 +172,8 @@ impl Cache {
         self.written.insert(key, Written { digest, at_ms: now_ms });
     }
 
-    pub fn forget_written(&mut self, key: &str) {
-        self.written.remove(key);
+    pub fn forget_written_prefix(&mut self, prefix: &str) {
+        self.written.retain(|key, _| !key.starts_with(prefix));
     }
 
     pub fn bulk_refused(&self, endpoint: &str) -> bool {

@@ -92,6 +92,7 @@ export function createSimulator(options = {}) {
       tokenRandom: seededRandom(sim.config.tokenSeed),
       faultRandom: sim.config.faults ? seededRandom(sim.config.faults.seed) : null,
       forcedFaults: [],
+      jobFailures: 0, // the next N jobs fail whole (failNextJobs)
     };
   }
 
@@ -338,6 +339,10 @@ export function createSimulator(options = {}) {
         if (!FAULT_KINDS.includes(kind)) throw new TypeError(`failNext: unknown fault kind "${kind}"`);
         sim.account.forcedFaults.push(kind === "503" ? "503-retry-after" : kind); // "503" alone: the transient one
       }
+    },
+    /** The next `count` background jobs fail whole (status "failed", no results, nothing written). */
+    failNextJobs: (count = 1) => {
+      sim.account.jobFailures += Number(count);
     },
     /** Simulated time, ms since the epoch. */
     now: () => now(),

@@ -41,6 +41,7 @@ export function normalizeOptions(options) {
     searchIndexLagMs: Number(options.searchIndexLagMs ?? 120_000),
     jobPollsBeforeDone: Number(options.jobPollsBeforeDone ?? 0),
     jobDurationMs: Number(options.jobDurationMs ?? 2000),
+    jobItemMs: Number(options.jobItemMs ?? 0),
     maxUnfinishedJobs: Number(options.maxUnfinishedJobs ?? 30),
   };
 }

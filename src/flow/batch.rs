@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::jobs::{ItemKey, ItemResult, JobSpec, MAX_ITEMS};
 use super::tasks::{join_all, Signal, Task};
-use super::unchanged::{organization_digest, user_digest, WriteDigest};
+use super::unchanged::{group_digests, user_digest, GroupDigests, WriteDigest};
 use super::zendesk::{created_id, expect_json, unreadable};
 use super::{run, with_report, Channel, Flow, PendingRequest};
 use crate::cache::FieldKind;
@@ -229,8 +229,10 @@ struct OrganizationWrite {
     index: usize,
     user_id: Option<String>,
     plan: OrganizationPlan,
-    written: WriteDigest,
+    digests: GroupDigests,
     id: Option<u64>,
+    /// The organization is as last written: only the membership is sent.
+    unchanged: bool,
     member: Option<u64>,
     end: Option<Outcome>,
     message: String,
@@ -294,8 +296,8 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
                     continue;
                 }
                 let plan = organization_plan(group_id, traits);
-                let written = organization_digest(&plan, event.user_id.as_deref());
-                if let Some(outcome) = flow.unchanged(Some(&written), "organization") {
+                let digests = group_digests(&plan, event.user_id.as_deref());
+                if let Some(outcome) = flow.group_unchanged(&digests) {
                     finish(index, with_report(outcome, plan.report));
                     continue;
                 }
@@ -303,8 +305,9 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
                     index,
                     user_id: event.user_id.clone(),
                     plan,
-                    written,
+                    digests,
                     id: None,
+                    unchanged: false,
                     member: None,
                     end: None,
                     message: String::new(),
@@ -363,7 +366,8 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         let outcome = match organization.end {
             Some(outcome) => outcome,
             None => {
-                flow.remember_written(Some(&organization.written));
+                flow.remember_written(Some(&organization.digests.organization));
+                flow.remember_written(organization.digests.membership.as_ref());
                 Outcome::delivered(organization.message)
             }
         };
@@ -583,6 +587,10 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
             Ok(ids) if ids.len() == 1 => {
                 organization.id = Some(ids[0]);
                 flow.cache.borrow_mut().remember_organization(ids[0], &external_id);
+                if flow.written_at(&organization.digests.organization).is_some() {
+                    organization.unchanged = true;
+                    organization.message = format!("organization {} unchanged", ids[0]);
+                }
             }
             Ok(_) => {
                 if !organization.plan.attributes.contains_key("name") {
@@ -724,7 +732,7 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
             list.push((n, Value::Object(body), key));
         }
     }
-    for (n, organization) in organizations.iter().enumerate().filter(|(_, o)| o.end.is_none()) {
+    for (n, organization) in organizations.iter().enumerate().filter(|(_, o)| o.end.is_none() && !o.unchanged) {
         let mut body = organization.plan.attributes.clone();
         let key = ItemKey {
             id: organization.id,
@@ -743,6 +751,40 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
         }
     }
 
+    // Two events of this round that turned out to be the same Zendesk user (one named by userId, one
+    // by email) go in successive waves, in input order.
+    let mut waves: Vec<Vec<(Bulk, Items)>> = Vec::new();
+    for (bulk, items) in by_bulk {
+        let mut seen: HashMap<u64, usize> = HashMap::new();
+        for item in items {
+            let wave = match item.2.id {
+                Some(id) => {
+                    let count = seen.entry(id).or_insert(0);
+                    *count += 1;
+                    *count - 1
+                }
+                None => 0,
+            };
+            if waves.len() <= wave {
+                waves.resize_with(wave + 1, Vec::new);
+            }
+            match waves[wave].iter_mut().find(|(b, _)| *b == bulk) {
+                Some((_, list)) => list.push(item),
+                None => waves[wave].push((bulk, vec![item])),
+            }
+        }
+    }
+    for wave in waves {
+        write_wave(flow, users, organizations, wave).await;
+    }
+}
+
+async fn write_wave(
+    flow: &Flow,
+    users: &mut [UserWrite],
+    organizations: &mut [OrganizationWrite],
+    by_bulk: Vec<(Bulk, Items)>,
+) {
     let mut specs = Vec::new();
     let mut owners: Vec<(Bulk, Vec<Owner>)> = Vec::new();
     let mut singles: Vec<(Bulk, Owner, Value)> = Vec::new();
@@ -1028,8 +1070,8 @@ async fn removals(flow: &Flow, users: &mut [UserWrite]) {
         let (id, org) = (user.id.unwrap_or_default(), user.leaving.unwrap_or_default());
         match response.status {
             200..=299 => {
-                if let Some(company_id) = user.plan.removal.as_deref() {
-                    flow.forget_organization_write(company_id);
+                if let Some(user_id) = user.user_id.as_deref() {
+                    flow.forget_memberships_of(user_id);
                 }
                 user.message.push_str(&format!("; removed from organization {org}"));
             }

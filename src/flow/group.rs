@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::unchanged::organization_digest;
+use super::unchanged::{group_digests, GroupDigests};
 use super::zendesk::{created_id, expect_json};
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
@@ -22,13 +22,14 @@ pub(super) async fn group(flow: &Flow, event: &Event, group_id: &str, traits: &M
         );
     }
     let mut plan = organization_plan(group_id, traits);
-    let written = organization_digest(&plan, event.user_id.as_deref());
-    if let Some(outcome) = flow.unchanged(Some(&written), "organization") {
+    let digests = group_digests(&plan, event.user_id.as_deref());
+    if let Some(outcome) = flow.group_unchanged(&digests) {
         return with_report(outcome, plan.report);
     }
-    let outcome = write_organization(flow, event.user_id.as_deref(), &mut plan).await;
+    let outcome = write_organization(flow, event.user_id.as_deref(), &mut plan, &digests).await;
     if outcome.is_ok() {
-        flow.remember_written(Some(&written));
+        flow.remember_written(Some(&digests.organization));
+        flow.remember_written(digests.membership.as_ref());
     }
     with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
@@ -37,9 +38,15 @@ async fn write_organization(
     flow: &Flow,
     user_id: Option<&str>,
     plan: &mut OrganizationPlan,
+    digests: &GroupDigests,
 ) -> Result<Outcome, Outcome> {
     let OrganizationPlan { external_id, attributes, custom, report } = plan;
     let known = flow.cache.borrow().organization_by_external_id(external_id);
+    // The organization is as last written: only the membership is new.
+    let unchanged = known.filter(|_| flow.written_at(&digests.organization).is_some());
+    if let Some(organization_id) = unchanged {
+        return add_member(flow, user_id, organization_id, format!("organization {organization_id} unchanged")).await;
+    }
     if known.is_none() {
         let found = flow.organizations_by_external_id(external_id).await?;
         if found.len() > 1 {
@@ -76,8 +83,16 @@ async fn write_organization(
     attributes.remove("id");
     flow.cache.borrow_mut().remember_organization(organization_id, external_id);
     let verb = if response.status == 201 { "created" } else { "updated" };
-    let mut message = format!("organization {organization_id} {verb}");
+    add_member(flow, user_id, organization_id, format!("organization {organization_id} {verb}")).await
+}
 
+/// Adds the calling user (when there is one) to the organization.
+async fn add_member(
+    flow: &Flow,
+    user_id: Option<&str>,
+    organization_id: u64,
+    mut message: String,
+) -> Result<Outcome, Outcome> {
     if let Some(user_id) = user_id {
         let identifier = Identifier { kind: IdentifierKind::ExternalId, value: user_id.to_string() };
         let consequence = format!("{message}, but the user was not added to it (identify the user first)");

@@ -126,8 +126,8 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
         let response = flow.exchange.send(flow.api.delete(&format!("/users/{user_id}/organizations/{org}"))).await;
         match response.status {
             200..=299 => {
-                if let Some(company_id) = removal.as_deref() {
-                    flow.forget_organization_write(company_id);
+                if let Some(user_id) = event.user_id.as_deref() {
+                    flow.forget_memberships_of(user_id);
                 }
                 message.push_str(&format!("; removed from organization {org}"))
             }

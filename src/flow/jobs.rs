@@ -229,40 +229,42 @@ fn text_eq(a: Option<&str>, b: Option<&str>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
 }
 
-/// The one item `result` belongs to, or `None`.
+/// The one item `result` belongs to, or `None`. An item is a candidate when no field of the result
+/// contradicts it (a field the item does not carry cannot: Zendesk's user may hold an email the event
+/// did not send) and at least one field names it positively.
 fn attribute(spec: &JobSpec, result: &Value) -> Option<usize> {
-    let mut candidates: Option<Vec<usize>> = None;
-    let mut narrow = |matching: Vec<usize>| {
-        candidates = Some(match candidates.take() {
-            None => matching,
-            Some(previous) => previous.into_iter().filter(|i| matching.contains(i)).collect(),
-        });
+    let id = if spec.update { result.get("id").and_then(Value::as_u64) } else { None };
+    let external_id = result.get("external_id").and_then(Value::as_str);
+    let email = result.get("email").and_then(Value::as_str);
+    let membership = match (result.get("user_id").and_then(Value::as_u64), result.get("organization_id").and_then(Value::as_u64)) {
+        (Some(user), Some(organization)) => Some((user, organization)),
+        _ => None,
     };
-    let all = 0..spec.keys.len();
-    if spec.update {
-        if let Some(id) = result.get("id").and_then(Value::as_u64) {
-            narrow(all.clone().filter(|&i| spec.keys[i].id == Some(id)).collect());
+    let index = result.get("index").and_then(Value::as_u64);
+    let mut found = None;
+    for (i, key) in spec.keys.iter().enumerate() {
+        let mut named = false;
+        let mut check = |mine: bool, theirs: bool, equal: bool| -> bool {
+            if mine && theirs {
+                named |= equal;
+                equal
+            } else {
+                true
+            }
+        };
+        let consistent = check(key.id.is_some(), id.is_some(), key.id == id)
+            && check(key.external_id.is_some(), external_id.is_some(), text_eq(key.external_id.as_deref(), external_id))
+            && check(key.email.is_some(), email.is_some(), text_eq(key.email.as_deref(), email))
+            && check(key.membership.is_some(), membership.is_some(), key.membership == membership)
+            && check(true, index.is_some(), index == Some(i as u64));
+        if consistent && named {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(i);
         }
     }
-    if let Some(external_id) = result.get("external_id").and_then(Value::as_str) {
-        narrow(all.clone().filter(|&i| text_eq(spec.keys[i].external_id.as_deref(), Some(external_id))).collect());
-    }
-    if let Some(email) = result.get("email").and_then(Value::as_str) {
-        narrow(all.clone().filter(|&i| text_eq(spec.keys[i].email.as_deref(), Some(email))).collect());
-    }
-    if let (Some(user), Some(organization)) = (
-        result.get("user_id").and_then(Value::as_u64),
-        result.get("organization_id").and_then(Value::as_u64),
-    ) {
-        narrow(all.clone().filter(|&i| spec.keys[i].membership == Some((user, organization))).collect());
-    }
-    if let Some(index) = result.get("index").and_then(Value::as_u64) {
-        narrow(all.clone().filter(|&i| i as u64 == index).collect());
-    }
-    match candidates?.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    }
+    found
 }
 
 fn is_failure(result: &Value) -> bool {

@@ -3,9 +3,10 @@
 //! `unchangedTtlSeconds` setting, sends nothing and ends `delivered/unchanged`.
 //!
 //! The digest is taken from what the event asks for (attributes and raw custom values), before any
-//! lookup, so a skipped event costs no request at all. An identify that removes the user from an
-//! organization is never skipped (the membership may have been added again since), and a removal
-//! forgets the organization's digest (its next group must add the membership back).
+//! lookup, so a skipped event costs no request at all. A group has two: the organization's content,
+//! and the membership it adds; an organization that only gains members is not rewritten. An identify
+//! that removes the user from an organization is never skipped (the membership may have been added
+//! again since), and a removal forgets that user's membership digests.
 
 use serde_json::{json, Value};
 
@@ -42,30 +43,64 @@ pub fn user_digest(plan: &UserPlan, user_id: Option<&str>) -> Option<WriteDigest
     Some(WriteDigest { key, digest: digest(&content) })
 }
 
-/// The organization's write plus the membership the group adds.
-pub fn organization_digest(plan: &OrganizationPlan, user_id: Option<&str>) -> WriteDigest {
-    let content = json!({"attributes": plan.attributes, "custom": custom_values(&plan.custom), "member": user_id});
-    WriteDigest { key: organization_key(&plan.external_id), digest: digest(&content) }
+/// A group's two writes: the organization (by groupId), and the membership it adds (when it has a
+/// userId). A hot organization that gains members keeps its digest, so it is not rewritten for each.
+pub struct GroupDigests {
+    pub organization: WriteDigest,
+    pub membership: Option<WriteDigest>,
+}
+
+pub fn group_digests(plan: &OrganizationPlan, user_id: Option<&str>) -> GroupDigests {
+    let content = json!({"attributes": plan.attributes, "custom": custom_values(&plan.custom)});
+    let organization = WriteDigest { key: organization_key(&plan.external_id), digest: digest(&content) };
+    let membership = user_id.map(|user| WriteDigest {
+        key: format!("{}{}", membership_prefix(user), plan.external_id.to_ascii_lowercase()),
+        digest: 1,
+    });
+    GroupDigests { organization, membership }
 }
 
 pub fn organization_key(external_id: &str) -> String {
     format!("org:{}", external_id.to_ascii_lowercase())
 }
 
+fn membership_prefix(user_id: &str) -> String {
+    format!("member:{}:", user_id.to_ascii_lowercase())
+}
+
 impl Flow {
-    /// The `unchanged` outcome when `write` repeats the last write within the time-to-live.
-    pub(super) fn unchanged(&self, write: Option<&WriteDigest>, what: &str) -> Option<Outcome> {
-        let write = write?;
+    /// When `write` was last delivered, if within the time-to-live.
+    pub(super) fn written_at(&self, write: &WriteDigest) -> Option<f64> {
         let ttl_ms = self.settings.unchanged_ttl_seconds as f64 * 1000.0;
-        let at = self.cache.borrow().unchanged_since(&write.key, write.digest, self.now_ms, ttl_ms)?;
+        self.cache.borrow().unchanged_since(&write.key, write.digest, self.now_ms, ttl_ms)
+    }
+
+    /// The `unchanged` outcome for a write last delivered at `at`.
+    pub(super) fn unchanged_outcome(&self, at: f64, what: &str) -> Outcome {
         let ago = ((self.now_ms - at) / 1000.0).floor();
-        Some(Outcome::new(
+        Outcome::new(
             Code::Unchanged,
             format!(
                 "{what} unchanged: the same write was delivered at {} ({ago} s ago); nothing was sent",
                 format_epoch_millis(at)
             ),
-        ))
+        )
+    }
+
+    /// The `unchanged` outcome when `write` repeats the last write within the time-to-live.
+    pub(super) fn unchanged(&self, write: Option<&WriteDigest>, what: &str) -> Option<Outcome> {
+        let at = self.written_at(write?)?;
+        Some(self.unchanged_outcome(at, what))
+    }
+
+    /// A group whose organization and membership were both delivered already.
+    pub(super) fn group_unchanged(&self, digests: &GroupDigests) -> Option<Outcome> {
+        let organization = self.written_at(&digests.organization)?;
+        let at = match &digests.membership {
+            Some(membership) => self.written_at(membership)?.max(organization),
+            None => organization,
+        };
+        Some(self.unchanged_outcome(at, "organization and membership"))
     }
 
     pub(super) fn remember_written(&self, write: Option<&WriteDigest>) {
@@ -74,8 +109,8 @@ impl Flow {
         }
     }
 
-    /// The user left organization `company_id`: a group adding them again must not be skipped.
-    pub(super) fn forget_organization_write(&self, company_id: &str) {
-        self.cache.borrow_mut().forget_written(&organization_key(company_id));
+    /// The user left an organization: a group adding them again (to any) must not be skipped.
+    pub(super) fn forget_memberships_of(&self, user_id: &str) {
+        self.cache.borrow_mut().forget_written_prefix(&membership_prefix(user_id));
     }
 }
