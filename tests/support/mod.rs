@@ -101,3 +101,59 @@ pub fn fields(collection: &str, list: &[(&str, &str)]) -> Value {
 pub fn email_search(email: &str) -> String {
     format!("/users/search?query={}", zendesk_destination::request::percent_encode(&format!("email:\"{email}\"")))
 }
+
+/// One request a batch handed out: method, URL below `/api/v2`, body, and the wait it asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+    pub delay_ms: u32,
+}
+
+pub struct BatchRun {
+    pub outcomes: Vec<Outcome>,
+    pub notices: Vec<String>,
+    pub sent: Vec<Sent>,
+    /// The requests of each step, as handed out together.
+    pub steps: Vec<Vec<String>>,
+}
+
+/// Runs a batch: every request is answered by `answer(sent)`, first handed out first answered.
+pub fn run_batch(destination: &Destination, events: Vec<Value>, mut answer: impl FnMut(&Sent) -> (u16, Value)) -> BatchRun {
+    use std::collections::VecDeque;
+    use zendesk_destination::BatchStep;
+    let mut batch = destination.begin_batch(events, NOW);
+    let mut queue: VecDeque<(u32, Sent)> = VecDeque::new();
+    let mut sent = Vec::new();
+    let mut steps = Vec::new();
+    let mut step = batch.step().clone();
+    for _ in 0..10_000 {
+        match step {
+            BatchStep::Done { outcomes, notices } => {
+                assert!(queue.is_empty(), "done with requests unanswered: {queue:?}");
+                return BatchRun { outcomes, notices, sent, steps };
+            }
+            BatchStep::Requests { requests, waiting } => {
+                let mut this_step = Vec::new();
+                for pending in requests {
+                    let request = pending.request;
+                    let path = request.url.strip_prefix(BASE).expect("every request goes to the account").to_string();
+                    let body = request.body.as_deref().map(|b| serde_json::from_str(b).expect("bodies are JSON"));
+                    let s = Sent { method: request.method, path: path.clone(), body, delay_ms: pending.delay_ms };
+                    this_step.push(format!("{:?} {path}", request.method));
+                    sent.push(s.clone());
+                    queue.push_back((pending.id, s));
+                }
+                if !this_step.is_empty() {
+                    steps.push(this_step);
+                }
+                assert_eq!(waiting, queue.len(), "waiting counts every unanswered request");
+                let (id, s) = queue.pop_front().expect("a batch that is not done waits on a request");
+                let (status, body) = answer(&s);
+                step = batch.respond(id, Response::new(status, &body.to_string())).clone();
+            }
+        }
+    }
+    panic!("the batch never ended");
+}
