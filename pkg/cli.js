@@ -56,7 +56,10 @@ ${COMMON}`,
 
 Delivers every event and prints one JSON line per event, in input order:
   {"messageId","type","status","code","message","warnings"}
-Events for the same user or organization go one at a time, in order; others concurrently. Failed
+Events go in batches the engine plans together: bulk jobs of up to 100 users or organizations,
+lookups read 100 at a time, and writes that would repeat the last one skipped (code "unchanged"). A
+batch is sent when it holds --batch-size events or the input pauses; its lines come out when it
+finishes. Events for the same user or organization keep their order; others concurrently. Failed
 requests are retried (5xx, 409, 429 after Retry-After, timeouts, dropped connections) and requests are
 paced from Zendesk's rate-limit headers. On long runs a progress line on stderr shows events done, rate,
 retries and the time left. Ctrl-C stops: events not yet sent get status "failed", code "cancelled";
@@ -64,7 +67,9 @@ a second Ctrl-C abandons the requests in flight and stops reading EVENTS.
 
 Options:
   --settings FILE      the destination settings (JSON)                                (required)
-  --concurrency N      events in flight at once (default 8)
+  --concurrency N      requests (or, with --no-batch, events) in flight at once (default 8)
+  --batch-size N       events per batch (default 500)
+  --no-batch           one conversation per event, as \`plan\` shows them
   --timeout MS         timeout of one request, in milliseconds (default 30000)
   --oauth FILE         {"refreshToken","clientId","clientSecret"}: refresh an expired OAuth token.
                        A refresh replaces the pair, so the file is rewritten with the new refreshToken and
@@ -78,6 +83,8 @@ ${COMMON}`,
     options: {
       settings: { type: "string" },
       concurrency: { type: "string" },
+      "batch-size": { type: "string" },
+      "no-batch": { type: "boolean" },
       timeout: { type: "string" },
       oauth: { type: "string" },
       progress: { type: "boolean" },
@@ -195,6 +202,9 @@ async function destinationFor(settings, options) {
 }
 
 const FAILING = new Set(["failed", "invalid"]);
+const DEFAULT_BATCH_SIZE = 500;
+/** A batch still gathering goes when the input pauses this long (stdin that trickles events). */
+const INPUT_PAUSE_MS = 20;
 
 function outputLine(item, outcome) {
   const { messageId, type } = describeEvent(item.event);
@@ -254,6 +264,8 @@ async function runPlan({ values, positionals }, io) {
 async function runSend({ values, positionals }, io) {
   if (!values.settings) throw new UsageError("send needs --settings FILE");
   const concurrency = positiveInteger(values.concurrency, "concurrency");
+  const batchSize = positiveInteger(values["batch-size"], "batch-size") ?? DEFAULT_BATCH_SIZE;
+  const batching = !values["no-batch"];
   const timeoutMs = positiveInteger(values.timeout, "timeout");
   let settings = await readJsonFile(values.settings, "settings file");
   let oauth;
@@ -305,7 +317,7 @@ async function runSend({ values, positionals }, io) {
   // others up to `concurrency` at once), and at most WINDOW events read ahead of the output, so that
   // memory stays bounded for any input size.
   const progress = progressReporter(io, () => destination.stats(), values.progress ? "always" : values["no-progress"] ? "never" : "auto");
-  const window = new Limiter(Math.max(256, (concurrency ?? 8) * 32));
+  const window = new Limiter(Math.max(256, (concurrency ?? 8) * 32, batching ? batchSize * 2 : 0));
   const slots = new Limiter(concurrency ?? 8);
   const locks = new KeyedLocks();
   const releases = [];
@@ -324,11 +336,40 @@ async function runSend({ values, positionals }, io) {
     }
   };
   io.onSignal?.(onSignal);
+  const finish = (item, at, outcome) => {
+    if (FAILING.has(outcome.status)) failing++;
+    write(at, JSON.stringify(outputLine(item, outcome)));
+    progress.tick();
+  };
+  // Batches: events gathered up to --batch-size, or until the input pauses, go to the engine together
+  // (deliverAll keeps the order rules across batches).
+  let gathered = [];
+  let idle = null;
+  const flush = () => {
+    clearTimeout(idle);
+    idle = null;
+    const group = gathered;
+    gathered = [];
+    if (group.length === 0) return;
+    const task = destination.deliverAll(
+      group.map(({ item }) => item.json),
+      { concurrency, batchSize: group.length, onOutcome: (outcome, i) => finish(group[i].item, group[i].at, outcome) },
+    );
+    inFlight.add(task);
+    task.finally(() => inFlight.delete(task));
+  };
   try {
     let index = 0;
     for await (const item of events) {
       releases.push(await window.acquire());
       const at = index++;
+      if (batching) {
+        gathered.push({ item, at });
+        if (gathered.length >= batchSize) flush();
+        else idle ??= setTimeout(flush, INPUT_PAUSE_MS);
+        progress.read(index);
+        continue;
+      }
       let keys = [];
       try {
         keys = eventKeys(item.event);
@@ -346,15 +387,12 @@ async function runSend({ values, positionals }, io) {
           release?.();
           lock.release();
         }
-      })().then((outcome) => {
-        if (FAILING.has(outcome.status)) failing++;
-        write(at, JSON.stringify(outputLine(item, outcome)));
-        progress.tick();
-      });
+      })().then((outcome) => finish(item, at, outcome));
       inFlight.add(task);
       task.finally(() => inFlight.delete(task));
       progress.read(index);
     }
+    flush();
     progress.inputEnded(index);
   } finally {
     await Promise.allSettled([...inFlight]);

@@ -22,6 +22,7 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 // process's memory (gzip turns 0.5 MB on the wire into 200 MB) and trap the engine that parses it.
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 const DEFAULT_BATCH_SIZE = 500;
+const BATCHES_AT_ONCE = 2;
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
 /** Code of the outcome an event gets when the destination is closed before the event finished. */
@@ -282,10 +283,13 @@ export class ZendeskDestination {
     }
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new TypeError("batchSize must be an integer ≥ 1");
     const batches = [];
+    // Two batches at a time: the next one plans and looks up while the last one's jobs run; more would
+    // only queue behind Zendesk's 30 jobs. Later batches wait their turn (and are cancelled by close()).
+    const turns = new Limiter(BATCHES_AT_ONCE);
     for (let start = 0; start < list.length; start += batchSize) {
       const part = list.slice(start, start + batchSize);
       batches.push(
-        this.#scheduleBatch(part, limiter).then((outcomes) => outcomes.map((outcome, i) => report(outcome, start + i))),
+        this.#scheduleBatch(part, limiter, turns).then((outcomes) => outcomes.map((outcome, i) => report(outcome, start + i))),
       );
     }
     return Promise.all(batches).then((parts) => parts.flat());
@@ -420,7 +424,7 @@ export class ZendeskDestination {
   }
 
   /** One engine batch: waits for earlier events sharing any key, then runs it. */
-  #scheduleBatch(events, limiter) {
+  #scheduleBatch(events, limiter, turns) {
     this.#stats.events += events.length;
     const cancelled = () => events.map(() => this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
     if (this.#closing.aborted) return Promise.resolve(cancelled());
@@ -434,8 +438,15 @@ export class ZendeskDestination {
     }
     const lock = this.#locks.acquire([...keys]);
     const task = (async () => {
+      let turn = null;
       try {
         await this.#closing.race(lock.ready);
+        const link = this.#closing.link();
+        try {
+          turn = await turns.acquire(link.signal);
+        } finally {
+          link.release();
+        }
       } catch {
         lock.release();
         return cancelled();
@@ -444,6 +455,7 @@ export class ZendeskDestination {
         const outcomes = await this.#converseBatch(events, this.#destination, limiter, (request, context) => this.#perform(request, context));
         return outcomes.map((outcome) => this.#count(outcome));
       } finally {
+        turn?.();
         lock.release();
       }
     })();

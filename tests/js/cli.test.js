@@ -314,7 +314,8 @@ describe("send", () => {
       const settings = file("slow.json", settingsFor(`http://127.0.0.1:${server.address().port}`));
       const events = Array.from({ length: 30 }, (_, i) => JSON.stringify(identify(i + 1))).join("\n");
       let interrupted = false;
-      const result = await run(["send", "--settings", settings, "--concurrency", "1", "-"], {
+      // Batches of 5, two at a time: Ctrl-C after the first batch's lines leaves later batches unsent.
+      const result = await run(["send", "--settings", settings, "--concurrency", "1", "--batch-size", "5", "-"], {
         input: events,
         onStdout: (out, child) => {
           if (!interrupted && out.includes("\n")) {

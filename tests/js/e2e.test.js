@@ -139,7 +139,8 @@ describe("plan matches send", () => {
       const events = file("plan.json", JSON.stringify(SEED_EVENTS));
       const planned = await run(["plan", "--settings", settings, events]);
       assert.equal(server.simulator.log().length, 0, "plan sends nothing");
-      const sent = await run(["send", "--settings", settings, "--concurrency", "1", events]);
+      // plan shows one conversation per event: what send does with --no-batch.
+      const sent = await run(["send", "--settings", settings, "--concurrency", "1", "--no-batch", events]);
       assert.equal(planned.code, sent.code);
       assert.deepEqual(
         planned.lines.map(({ requests, ...line }) => line),
