@@ -14,6 +14,8 @@ struct Fake {
     users_by_external_id: HashMap<String, u64>,
     users_by_email: HashMap<String, Vec<u64>>,
     organizations_by_external_id: HashMap<String, u64>,
+    /// name → (id, external_id)
+    organizations_by_name: HashMap<String, (u64, Option<String>)>,
     user_fields: Vec<(&'static str, &'static str)>,
     organization_fields: Vec<(&'static str, &'static str)>,
     refuse: Vec<&'static str>,
@@ -50,6 +52,7 @@ impl Fake {
             users_by_external_id: HashMap::new(),
             users_by_email: HashMap::new(),
             organizations_by_external_id: HashMap::new(),
+            organizations_by_name: HashMap::new(),
             user_fields: vec![("user_id", "text")],
             organization_fields: vec![],
             refuse: vec![],
@@ -75,8 +78,8 @@ impl Fake {
                     .collect();
                 (200, json!({"users": users, "count": users.len()}))
             }
-            (Method::Get, p) if p.starts_with("/users/search?external_id=") => {
-                let external_id = p.trim_start_matches("/users/search?external_id=");
+            (Method::Get, p) if p.starts_with("/users?external_id=") => {
+                let external_id = p.trim_start_matches("/users?external_id=");
                 let list: Vec<(u64, &str)> =
                     self.users_by_external_id.get(external_id).map(|id| vec![(*id, "")]).unwrap_or_default();
                 (200, users(&list))
@@ -92,6 +95,15 @@ impl Fake {
                     .iter()
                     .filter_map(|e| self.organizations_by_external_id.get(e).map(|id| json!({"id": id, "external_id": e})))
                     .collect();
+                (200, json!({"organizations": list, "count": list.len()}))
+            }
+            (Method::Get, p) if p.starts_with("/organizations/search?name=") => {
+                let name = p.trim_start_matches("/organizations/search?name=");
+                let list: Vec<Value> = self
+                    .organizations_by_name
+                    .get(name)
+                    .map(|(id, external_id)| vec![json!({"id": id, "name": name, "external_id": external_id})])
+                    .unwrap_or_default();
                 (200, json!({"organizations": list, "count": list.len()}))
             }
             (Method::Get, "/user_fields") => (200, fields("user_fields", &self.user_fields)),
@@ -175,15 +187,15 @@ fn lookups_go_out_together_and_users_are_written_in_jobs() {
     assert_eq!(
         update.body,
         Some(json!({"users": [
-            {"id": 10, "name": "Known", "external_id": "k1", "verified": false, "user_fields": {"user_id": "k1"}},
-            {"id": 30, "name": "By Email", "email": "c@x.com", "verified": false}
+            {"id": 10, "name": "Known", "external_id": "k1", "user_fields": {"user_id": "k1"}},
+            {"id": 30, "name": "By Email", "email": "c@x.com"}
         ]}))
     );
     let upsert = run.sent.iter().find(|s| s.path == "/users/create_or_update_many").unwrap();
     assert_eq!(
         upsert.body,
         Some(json!({"users": [
-            {"name": "New", "email": "n1@x.com", "external_id": "n1", "verified": false, "user_fields": {"user_id": "n1"}}
+            {"name": "New", "email": "n1@x.com", "external_id": "n1", "user_fields": {"user_id": "n1"}}
         ]}))
     );
     assert_eq!(run.sent.last().unwrap().delay_ms, 500, "the first poll waits half a second");
@@ -497,7 +509,7 @@ fn a_track_runs_beside_the_batch_and_waits_only_for_its_own_users_identify() {
     // The first step: the identify's lookup and the known user's track lookup, together.
     assert_eq!(
         run.steps[0],
-        vec!["Get /users/show_many?external_ids=new".to_string(), "Get /users/search?external_id=old".to_string()]
+        vec!["Get /users/show_many?external_ids=new".to_string(), "Get /users?external_id=old".to_string()]
     );
     // The new user's event goes out only after its identify's job.
     let poll = run.sent.iter().position(|s| s.path.starts_with("/job_statuses")).unwrap();
@@ -519,4 +531,54 @@ fn unreadable_events_end_alone() {
     assert_eq!(run.outcomes[2].code, Code::Delivered);
     let empty = run_batch(&d, vec![], |s| zendesk.answer(s));
     assert!(empty.outcomes.is_empty() && empty.sent.is_empty());
+}
+
+#[test]
+fn a_new_groupid_adopts_the_organization_that_has_its_name_and_no_external_id() {
+    let d = destination(json!({"allowGroupWithoutUserId": true}));
+    let mut zendesk = Fake::new();
+    zendesk.organizations_by_name.insert("Initech".into(), (910, None));
+    zendesk.organizations_by_name.insert("Taken".into(), (911, Some("other".into())));
+    let run = run_batch(
+        &d,
+        vec![
+            json!({"type": "group", "groupId": "ini", "traits": {"name": "Initech"}}),
+            json!({"type": "group", "groupId": "new", "traits": {"name": "Taken"}}),
+        ],
+        |s| zendesk.answer(s),
+    );
+    assert_eq!(zendesk.jobs, vec![("/organizations/update_many".to_string(), vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})])]);
+    assert_eq!(run.outcomes[0].message, "organization 910 updated");
+    assert!(run.outcomes[0].warnings.iter().any(|w| w.contains("was adopted for groupId `ini`")));
+    assert_eq!(run.outcomes[1].code, Code::OrganizationNameTaken);
+}
+
+fn unknown_organization(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value> {
+    let mut results = default_results(path, items, next_id);
+    for (r, item) in results.iter_mut().zip(items.iter().rev()) {
+        if item.get("organization_id").is_some() {
+            *r = json!({"index": r["index"], "id": null, "status": "Failed", "success": false, "error": "RecordNotFound", "details": "Not found"});
+        }
+    }
+    results
+}
+
+#[test]
+fn a_user_whose_organization_id_zendesk_does_not_know_is_written_without_it() {
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    zendesk.results = unknown_organization;
+    let event = identify(Some("a"), json!({"name": "A", "organizationId": 6789}));
+    let run = run_batch(&d, vec![event.clone()], |s| zendesk.answer(s));
+    assert_eq!(zendesk.jobs.len(), 2);
+    assert_eq!(zendesk.jobs[0].1[0]["organization_id"], json!(6789));
+    assert_eq!(zendesk.jobs[1].1[0].get("organization_id"), None);
+    assert_eq!(run.outcomes[0].code, Code::Delivered);
+    assert_eq!(
+        run.outcomes[0].warnings.last().unwrap(),
+        "organizationId 6789 is not a Zendesk organization (Zendesk's job answered RecordNotFound: Not found); the user was written without it"
+    );
+    // Not what the event asked for: the same identify is written again, not skipped.
+    let again = run_batch(&d, vec![event], |s| zendesk.answer(s));
+    assert_ne!(again.outcomes[0].code, Code::Unchanged);
 }

@@ -222,6 +222,10 @@ struct UserWrite {
     leaving: Option<u64>,
     end: Option<Outcome>,
     message: String,
+    /// Zendesk's detail when its job refused the item (it may be retried without organizationId).
+    rejected: Option<String>,
+    /// Written otherwise than the event asked (without an organizationId): a repeat is not skipped.
+    altered: bool,
 }
 
 /// One group on its way through a round.
@@ -282,6 +286,8 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
                     leaving: None,
                     end: None,
                     message: String::new(),
+                    rejected: None,
+                    altered: false,
                 });
             }
             Call::Group { ref group_id, ref traits } => {
@@ -356,7 +362,9 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         let outcome = match user.end {
             Some(outcome) => outcome,
             None => {
-                flow.remember_written(user.written.as_ref());
+                if !user.altered {
+                    flow.remember_written(user.written.as_ref());
+                }
                 Outcome::delivered(user.message)
             }
         };
@@ -602,6 +610,29 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
             }
         }
     }
+    // A new groupId whose name an organization already has: adopted, skipped or failed as for one event.
+    type Adoption = (usize, Result<Option<u64>, Outcome>, crate::mapping::Report);
+    let adoptions: Vec<Task<'_, Adoption>> = organizations
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.end.is_none() && o.id.is_none())
+        .map(|(n, o)| {
+            let (external_id, attributes) = (o.plan.external_id.clone(), o.plan.attributes.clone());
+            Box::pin(async move {
+                let mut report = crate::mapping::Report::default();
+                let adopted = super::group::adopt_by_name(flow, &external_id, &attributes, &mut report).await;
+                (n, adopted, report)
+            }) as Task<'_, _>
+        })
+        .collect();
+    for (n, adopted, report) in join_all(adoptions).await {
+        let organization = &mut organizations[n];
+        organization.plan.report.warnings.extend(report.warnings);
+        match adopted {
+            Ok(id) => organization.id = id,
+            Err(outcome) => organization.end = Some(outcome),
+        }
+    }
     for user in users.iter_mut().filter(|u| u.end.is_none()) {
         let Some(company_id) = user.plan.removal.clone() else { continue };
         match lookup(&company_id) {
@@ -714,22 +745,9 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
     .map(|b| (b, Vec::new()))
     .collect();
     for (n, user) in users.iter().enumerate().filter(|(_, u)| u.end.is_none()) {
-        let mut body = user.plan.attributes.clone();
-        let key = ItemKey {
-            id: user.id,
-            external_id: user.user_id.clone(),
-            email: user.plan.email.clone(),
-            membership: None,
-        };
-        let bulk = match user.id {
-            Some(id) => {
-                body.insert("id".into(), json!(id));
-                Bulk::UpdateUsers
-            }
-            None => Bulk::UpsertUsers,
-        };
+        let (bulk, item) = user_item(n, user);
         if let Some((_, list)) = by_bulk.iter_mut().find(|(b, _)| *b == bulk) {
-            list.push((n, Value::Object(body), key));
+            list.push(item);
         }
     }
     for (n, organization) in organizations.iter().enumerate().filter(|(_, o)| o.end.is_none() && !o.unchanged) {
@@ -777,6 +795,44 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
     for wave in waves {
         write_wave(flow, users, organizations, wave).await;
     }
+
+    // An organizationId Zendesk does not know fails the whole item (404 RecordNotFound, as for one
+    // write): those users are written again without it, as one event's flow does.
+    let mut again: Vec<(Bulk, Items)> = Vec::new();
+    for (n, user) in users.iter_mut().enumerate() {
+        let Some(detail) = user.rejected.take() else { continue };
+        if !(detail.contains("RecordNotFound") || detail.contains("organization")) {
+            continue;
+        }
+        let Some(organization) = user.plan.attributes.remove("organization_id") else { continue };
+        user.end = None;
+        user.altered = true;
+        user.plan.report.warn(format!(
+            "organizationId {organization} is not a Zendesk organization (Zendesk's job answered {detail}); the user was written without it"
+        ));
+        let (bulk, item) = user_item(n, user);
+        match again.iter_mut().find(|(b, _)| *b == bulk) {
+            Some((_, list)) => list.push(item),
+            None => again.push((bulk, vec![item])),
+        }
+    }
+    if !again.is_empty() {
+        write_wave(flow, users, organizations, again).await;
+    }
+}
+
+/// A user's job item: `update_many` with its id when known, else `create_or_update_many`.
+fn user_item(n: usize, user: &UserWrite) -> (Bulk, (usize, Value, ItemKey)) {
+    let mut body = user.plan.attributes.clone();
+    let key = ItemKey { id: user.id, external_id: user.user_id.clone(), email: user.plan.email.clone(), membership: None };
+    let bulk = match user.id {
+        Some(id) => {
+            body.insert("id".into(), json!(id));
+            Bulk::UpdateUsers
+        }
+        None => Bulk::UpsertUsers,
+    };
+    (bulk, (n, Value::Object(body), key))
 }
 
 async fn write_wave(
@@ -870,7 +926,9 @@ fn settle(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Organizatio
                     None => user.end = Some(unreadable("results.id")),
                 },
                 ItemResult::Failed { detail } => {
-                    user.end = Some(Outcome::new(Code::ZendeskRejected, format!("Zendesk's job rejected this user: {detail}")))
+                    user.end =
+                        Some(Outcome::new(Code::ZendeskRejected, format!("Zendesk's job rejected this user: {detail}")));
+                    user.rejected = Some(detail);
                 }
                 ItemResult::JobFailed(outcome) => user.end = Some(outcome),
                 ItemResult::Unattributed | ItemResult::Refused => {

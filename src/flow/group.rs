@@ -124,7 +124,7 @@ pub(super) fn needs_administrator(response: &crate::response::Response, doing: &
 /// multiple organizations match the name, no updates are submitted". So, for a groupId Zendesk does
 /// not know: one organization with that name and no external_id is adopted (it takes the groupId as
 /// its external_id; warned); several → skipped; one with another external_id → failed, naming it.
-async fn adopt_by_name(
+pub(super) async fn adopt_by_name(
     flow: &Flow,
     external_id: &str,
     attributes: &Map<String, Value>,

@@ -206,7 +206,13 @@ impl Flow {
             if spec.update { self.api.put(spec.path, &body) } else { self.api.post(spec.path, &body) };
         let response = self.exchange.send(request).await;
         if response.status == 403 {
-            return Err(ItemResult::Refused);
+            // Only user import has a documented switch (bulk import, off by default); a 403 elsewhere
+            // is the credentials' role: organizations and memberships need an administrator.
+            return Err(match spec.path {
+                "/users/create_or_update_many" => ItemResult::Refused,
+                "/users/update_many" => ItemResult::JobFailed(response.failure(&format!("submitting {}", spec.path))),
+                _ => ItemResult::JobFailed(super::group::needs_administrator(&response, &format!("submitting {}", spec.path))),
+            });
         }
         let body = super::zendesk::expect_json(&response, &format!("submitting {}", spec.path))
             .map_err(ItemResult::JobFailed)?;
