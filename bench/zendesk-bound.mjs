@@ -1,0 +1,133 @@
+// The Zendesk-bound benchmark: the issue's mix (bench/mix.mjs) through deliverAll, batch mode and
+// one-at-a-time mode in the same run, each against a fresh simulated Enterprise account that enforces
+// the real limits (700 requests a minute, single-user writes 1/s per account and 5/min per user,
+// Update Organization 5/min, 30 background jobs, jobs that take time) in scaled time. Reports simulated
+// minutes to finish, requests per event by call type, the ratio, and checks the account against the
+// events: nothing lost, nothing written twice.
+//
+// Usage: node bench/zendesk-bound.mjs [--scale 1] [--time-scale 100] [--batch-only]
+//   --scale 0.1 runs a tenth of the mix (1,000 identifies, 200 groups, 500 tracks).
+import { createDestination } from "../pkg/index.js";
+import { createSimulator } from "../pkg/simulator.js";
+import { benchmarkMix, TRACK_EVENT } from "./mix.mjs";
+
+/** Enterprise limits; jobs take 2 s plus 30 ms per item (an assumption: Zendesk publishes no figure). */
+export const ENTERPRISE = {
+  rateLimitPerMinute: 700,
+  singleUserWriteLimit: true,
+  organizationUpdateLimit: true,
+  maxUnfinishedJobs: 30,
+  jobPollsBeforeDone: Infinity,
+  jobDurationMs: 2000,
+  jobItemMs: 30,
+};
+
+/** Which call type a request serves, from its path. */
+function callType(entry) {
+  const path = entry.path.replace(/\.json$/, "");
+  if (path.startsWith("/api/v2/job_statuses")) return "poll";
+  if (/\/users\/\d+\/events$/.test(path) || (path === "/api/v2/users" && entry.query.external_id !== undefined)) return "track";
+  if (path.startsWith("/api/v2/organization") ) return "group";
+  return "identify";
+}
+
+/** Runs one mode; resolves to its figures and the account's check. */
+export async function runMode({ mix, batch, timeScale, simulatorOptions = ENTERPRISE, batchSize = 500 }) {
+  const simulator = createSimulator({ ...simulatorOptions, timeScale });
+  simulator.seed(mix.account);
+  const logs = [];
+  const destination = await createDestination(
+    { subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: "http://127.0.0.1:1", events: [TRACK_EVENT] },
+    {
+      fetch: simulator.fetch,
+      logger: (entry) => entry.type !== "request" && entry.type !== "response" && logs.push(entry),
+      // The simulator runs timeScale times faster than the clock: the host's own waits shrink alike.
+      pacing: { singleUserWriteIntervalMs: 1100 / timeScale, engineDelayScale: 1 / timeScale },
+      retry: { maxTotalMs: 600_000 },
+    },
+  );
+  const startSim = simulator.now();
+  const startReal = performance.now();
+  const outcomes = await destination.deliverAll(mix.events, { batch, batchSize });
+  const simulatedMinutes = (simulator.now() - startSim) / 60_000;
+  const realSeconds = (performance.now() - startReal) / 1000;
+  await destination.close();
+  const requests = { identify: 0, group: 0, track: 0, poll: 0 };
+  for (const entry of simulator.log()) requests[callType(entry)]++;
+  const count = (type) => mix.events.filter((e) => e.type === type).length;
+  const events = { identify: count("identify"), group: count("group"), track: count("track") };
+  const byStatus = {};
+  for (const o of outcomes) byStatus[`${o.status}/${o.code}`] = (byStatus[`${o.status}/${o.code}`] ?? 0) + 1;
+  return { batch, simulatedMinutes, realSeconds, requests, events, byStatus, check: checkAccount(simulator, mix), rateLimited: simulator.state().counters.rateLimited };
+}
+
+/** The account against the events: every user, organization, membership and event, once. */
+export function checkAccount(simulator, mix) {
+  const state = simulator.state();
+  const problems = [];
+  const byExternalId = new Map();
+  for (const user of state.users) {
+    if (user.external_id === null) continue;
+    if (byExternalId.has(user.external_id)) problems.push(`user ${user.external_id} exists twice`);
+    byExternalId.set(user.external_id, user);
+  }
+  for (const [userId, traits] of mix.expected.users) {
+    const user = byExternalId.get(userId);
+    if (!user) problems.push(`user ${userId} missing`);
+    else if (user.name !== traits.name || user.user_fields.plan !== traits.plan) problems.push(`user ${userId} holds ${user.name}/${user.user_fields.plan}, not ${traits.name}/${traits.plan}`);
+  }
+  const orgs = new Map(state.organizations.map((o) => [o.external_id, o]));
+  for (const [groupId, traits] of mix.expected.organizations) {
+    if (orgs.get(groupId)?.name !== traits.name) problems.push(`organization ${groupId} missing or misnamed`);
+  }
+  if (state.organizations.length !== mix.expected.organizations.size) problems.push(`${state.organizations.length} organizations for ${mix.expected.organizations.size} groupIds`);
+  const userIds = new Map(state.users.map((u) => [String(u.id), u.external_id]));
+  const orgIds = new Map(state.organizations.map((o) => [String(o.id), o.external_id]));
+  const memberships = new Set(state.memberships.map((m) => `${userIds.get(String(m.user_id))}@${orgIds.get(String(m.organization_id))}`));
+  for (const expected of mix.expected.memberships) if (!memberships.has(expected)) problems.push(`membership ${expected} missing`);
+  if (state.events.length !== mix.expected.tracks) problems.push(`${state.events.length} events recorded for ${mix.expected.tracks} tracks`);
+  const created = state.counters.usersCreated;
+  if (created !== mix.newUsers) problems.push(`${created} users created for ${mix.newUsers} new users`);
+  return { ok: problems.length === 0, problems: problems.slice(0, 20), problemCount: problems.length };
+}
+
+function perEvent(result, type) {
+  return result.requests[type] / result.events[type];
+}
+
+export function report(batchResult, singleResult) {
+  const rows = [];
+  const line = (r) => {
+    const polls = r.requests.poll;
+    return `| ${r.batch ? "batch" : "one at a time"} | ${r.simulatedMinutes.toFixed(1)} | ${perEvent(r, "identify").toFixed(3)} | ${perEvent(r, "group").toFixed(3)} | ${perEvent(r, "track").toFixed(3)} | ${polls} | ${r.check.ok ? "yes" : `NO (${r.check.problemCount})`} |`;
+  };
+  rows.push("| mode | simulated minutes | requests per identify | per group | per track | job polls | account matches the events |");
+  rows.push("|---|---|---|---|---|---|---|");
+  if (batchResult) rows.push(line(batchResult));
+  if (singleResult) rows.push(line(singleResult));
+  if (batchResult && singleResult) rows.push(`\nbatch mode is ${(singleResult.simulatedMinutes / batchResult.simulatedMinutes).toFixed(1)}× faster in simulated time`);
+  return rows.join("\n");
+}
+
+const isMain = import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  const args = process.argv.slice(2);
+  const option = (name, fallback) => {
+    const at = args.indexOf(name);
+    return at >= 0 ? Number(args[at + 1]) : fallback;
+  };
+  const scale = option("--scale", 1);
+  const timeScale = option("--time-scale", 100);
+  const mix = benchmarkMix({ identifies: Math.round(10_000 * scale), groups: Math.round(2_000 * scale), tracks: Math.round(5_000 * scale), organizations: Math.max(10, Math.round(200 * scale)) });
+  console.log(`mix: ${mix.events.length} events (${mix.newUsers} new users, ${mix.newKeys} new trait keys); simulator ${timeScale}× faster than real time`);
+  const batched = await runMode({ mix, batch: true, timeScale });
+  console.log(`batch mode: ${batched.simulatedMinutes.toFixed(1)} simulated minutes (${batched.realSeconds.toFixed(0)} s real), ${JSON.stringify(batched.requests)}, ${JSON.stringify(batched.byStatus)}, 429s: ${batched.rateLimited}`);
+  if (!batched.check.ok) console.log("batch mode problems:", batched.check.problems);
+  let single = null;
+  if (!args.includes("--batch-only")) {
+    single = await runMode({ mix, batch: false, timeScale });
+    console.log(`one at a time: ${single.simulatedMinutes.toFixed(1)} simulated minutes (${single.realSeconds.toFixed(0)} s real), ${JSON.stringify(single.requests)}, ${JSON.stringify(single.byStatus)}, 429s: ${single.rateLimited}`);
+    if (!single.check.ok) console.log("one-at-a-time problems:", single.check.problems);
+  }
+  console.log(`\n${report(batched, single)}`);
+}
