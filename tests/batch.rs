@@ -448,11 +448,14 @@ fn groups_write_organizations_in_jobs_then_memberships_and_an_existing_membershi
         ],
         |s| zendesk.answer(s),
     );
+    // Users and organizations are read together.
     assert_eq!(
         run.steps[0],
-        vec!["Get /users/show_many?external_ids=u1%2Cnobody".to_string()]
+        vec![
+            "Get /users/show_many?external_ids=u1%2Cnobody".to_string(),
+            "Get /organizations/show_many?external_ids=known%2Cfresh".to_string()
+        ]
     );
-    assert_eq!(run.steps[1], vec!["Get /organizations/show_many?external_ids=known%2Cfresh".to_string()]);
     let jobs: Vec<(String, Vec<Value>)> = zendesk.jobs.clone();
     assert_eq!(
         jobs,
@@ -581,4 +584,65 @@ fn a_user_whose_organization_id_zendesk_does_not_know_is_written_without_it() {
     // Not what the event asked for: the same identify is written again, not skipped.
     let again = run_batch(&d, vec![event], |s| zendesk.answer(s));
     assert_ne!(again.outcomes[0].code, Code::Unchanged);
+}
+
+#[test]
+fn groups_for_one_organization_share_one_write_merged_in_order_and_each_gets_its_outcome() {
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    for (user, id) in [("u1", 10), ("u2", 11), ("u3", 12)] {
+        zendesk.users_by_external_id.insert(user.into(), id);
+    }
+    zendesk.organizations_by_external_id.insert("hot".into(), 900);
+    let group = |user: &str, traits: Value| json!({"type": "group", "userId": user, "groupId": "hot", "traits": traits});
+    let run = run_batch(
+        &d,
+        vec![
+            group("u1", json!({"name": "Hot", "tags": ["a"]})),
+            group("u2", json!({"name": "Hot Inc"})),
+            group("u3", json!({})),
+        ],
+        |s| zendesk.answer(s),
+    );
+    assert_eq!(
+        zendesk.jobs,
+        vec![
+            ("/organizations/update_many".to_string(), vec![json!({"id": 900, "external_id": "hot", "name": "Hot Inc", "tags": ["a"]})]),
+            (
+                "/organization_memberships/create_many".to_string(),
+                vec![
+                    json!({"user_id": 10, "organization_id": 900}),
+                    json!({"user_id": 11, "organization_id": 900}),
+                    json!({"user_id": 12, "organization_id": 900})
+                ]
+            ),
+        ]
+    );
+    assert_eq!(
+        run.outcomes.iter().map(|o| o.message.as_str()).collect::<Vec<_>>(),
+        vec![
+            "organization 900 updated; user 10 added to it",
+            "organization 900 updated; user 11 added to it",
+            "organization 900 updated; user 12 added to it"
+        ]
+    );
+}
+
+#[test]
+fn an_exact_repeat_in_the_same_batch_ends_as_its_first_without_a_round_of_its_own() {
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    let first = identify(Some("a"), json!({"name": "A"}));
+    let run = run_batch(
+        &d,
+        vec![first.clone(), identify(Some("b"), json!({"name": "B"})), first.clone(), identify(Some("a"), json!({"name": "A2"}))],
+        |s| zendesk.answer(s),
+    );
+    assert_eq!(zendesk.jobs.iter().map(|(_, items)| items.len()).collect::<Vec<_>>(), vec![2, 1], "A and B, then A2");
+    assert_eq!(run.outcomes[2].code, Code::Unchanged);
+    assert_eq!(
+        run.outcomes[2].message,
+        "user unchanged: the same write as event 0 of this batch (user 701 created); nothing more was sent"
+    );
+    assert_eq!(run.outcomes[3].message, "user 701 updated");
 }

@@ -196,7 +196,7 @@ export function createSimulator(options = {}) {
     let rateHeaders = {};
     try {
       context.identity = sim.authenticate(context.headers.authorization);
-      const rate = sim.takeAccountRateToken();
+      const rate = sim.takeAccountRateToken(context.path);
       rateHeaders = rate.headers;
       if (rate.error) throw rate.error;
       const fault = sim.pickFault();

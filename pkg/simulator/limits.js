@@ -13,18 +13,24 @@ export function installLimits(sim) {
   }
 
   // Account limit: fixed one-minute windows of simulated time. Returns headers for every answer.
-  function takeAccountRateToken() {
-    if (!sim.config.rateLimitPerMinute) return { headers: {}, error: null };
+  // Sunshine events (`/users/{id}/events`, `/user_profiles/events`) have a budget of their own
+  // (Zendesk's "Rate limits" page: 250 to 1,000 requests a minute by plan), counted apart when
+  // `eventsRateLimitPerMinute` is set; their answers then carry that budget's headers.
+  function takeAccountRateToken(path = "") {
+    const events = sim.config.eventsRateLimitPerMinute && /^\/api\/v2\/(users\/[^/]+|user_profiles)\/events$/.test(path);
+    const limit = events ? sim.config.eventsRateLimitPerMinute : sim.config.rateLimitPerMinute;
+    if (!limit) return { headers: {}, error: null };
+    const windowKey = events ? "eventsRateWindow" : "rateWindow";
     const at = sim.now();
     const windowStart = Math.floor(at / 60000) * 60000;
-    if (sim.account.rateWindow.startMs !== windowStart) sim.account.rateWindow = { startMs: windowStart, count: 0 };
-    const limit = sim.config.rateLimitPerMinute;
+    if (sim.account[windowKey]?.startMs !== windowStart) sim.account[windowKey] = { startMs: windowStart, count: 0 };
+    const window = sim.account[windowKey];
     const resetInMs = windowStart + 60000 - at;
     let error = null;
-    if (sim.account.rateWindow.count >= limit) {
+    if (window.count >= limit) {
       error = rateLimited(resetInMs, `Number of allowed API requests per minute exceeded (${limit})`);
-    } else sim.account.rateWindow.count++;
-    const remaining = String(limit - sim.account.rateWindow.count);
+    } else window.count++;
+    const remaining = String(limit - window.count);
     const headers = {
       "x-rate-limit": String(limit),
       "x-rate-limit-remaining": remaining,

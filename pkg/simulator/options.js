@@ -32,6 +32,7 @@ export function normalizeOptions(options) {
     largeIds: Boolean(options.largeIds),
     role: options.role ?? "admin",
     rateLimitPerMinute: options.rateLimitPerMinute ? Number(options.rateLimitPerMinute) : null,
+    eventsRateLimitPerMinute: options.eventsRateLimitPerMinute ? Number(options.eventsRateLimitPerMinute) : null,
     singleUserWriteLimit: Boolean(options.singleUserWriteLimit),
     organizationUpdateLimit: Boolean(options.organizationUpdateLimit),
     timeScale,

@@ -158,7 +158,12 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
     let outcomes: Outcomes = Rc::new(RefCell::new(vec![None; events.len()]));
     let mut rounds: Vec<Vec<(usize, Event)>> = Vec::new();
     let mut tracks: Vec<(usize, Event, usize)> = Vec::new();
-    let mut last_round: HashMap<String, usize> = HashMap::new();
+    // Per key: the last round that holds it, and whether a group put it there (groups for one
+    // organization share a round: their writes are merged in order).
+    let mut last_round: HashMap<String, (usize, bool)> = HashMap::new();
+    // Per user key: the last identify's digest and position, to recognise an exact repeat.
+    let mut last_identify: HashMap<String, (u64, (usize, usize))> = HashMap::new();
+    let mut echoes: Vec<(usize, usize)> = Vec::new();
     for (index, value) in events.iter().enumerate() {
         let event = match Event::parse(value) {
             Ok(event) => event,
@@ -168,14 +173,44 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
             }
         };
         let keys = event_keys(value);
-        let after = keys.iter().filter_map(|k| last_round.get(k)).map(|r| r + 1).max().unwrap_or(0);
-        if matches!(event.call, Call::Track { .. }) {
-            // A track waits for the rounds that write its user; it holds nobody back.
-            tracks.push((index, event, after));
-            continue;
+        let is_group = matches!(event.call, Call::Group { .. });
+        let after = keys
+            .iter()
+            .filter_map(|k| {
+                let (round, by_group) = *last_round.get(k)?;
+                Some(if is_group && by_group && k.starts_with("org:") { round } else { round + 1 })
+            })
+            .max()
+            .unwrap_or(0);
+        match &event.call {
+            Call::Track { .. } => {
+                // A track waits for the rounds that write its user; it holds nobody back.
+                tracks.push((index, event, after));
+                continue;
+            }
+            Call::Identify { traits } => {
+                // The same identify again, with nothing about this user in between: it ends as the
+                // first one does, with no round of its own (analytics.js repeats identify on page loads).
+                let settings = &flow.settings;
+                let plan = user_plan(traits, event.user_id.as_deref(), settings.verified, settings.remove_users_from_organizations);
+                if let Some(written) = plan.ok().and_then(|plan| user_digest(&plan, event.user_id.as_deref())) {
+                    let untouched = |at: usize| keys.iter().all(|k| last_round.get(k).is_none_or(|(r, _)| *r <= at));
+                    match last_identify.get(&written.key) {
+                        Some((digest, (first, round))) if *digest == written.digest && untouched(*round) => {
+                            echoes.push((index, *first));
+                            continue;
+                        }
+                        _ => {
+                            last_identify.insert(written.key, (written.digest, (index, after)));
+                        }
+                    }
+                }
+            }
+            Call::Group { .. } => {}
         }
         for key in keys {
-            last_round.insert(key, after);
+            let by_group = is_group && key.starts_with("org:");
+            last_round.insert(key, (after, by_group));
         }
         if rounds.len() <= after {
             rounds.resize_with(after + 1, Vec::new);
@@ -184,6 +219,7 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
     }
 
     let finished: Vec<Signal> = rounds.iter().map(|_| Signal::default()).collect();
+    let known = Signal::default();
     let mut tasks: Vec<Task<'_, ()>> = Vec::new();
     {
         let (flow, outcomes, finished) = (&flow, outcomes.clone(), &finished);
@@ -194,18 +230,57 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
             }
         }));
     }
+    // The users of tracks that wait for no round are read together (100 per request) first, so each
+    // such track costs its one POST.
+    {
+        let wanted = distinct(
+            tracks
+                .iter()
+                .filter(|(_, _, after)| *after == 0)
+                .filter_map(|(_, event, _)| event.user_id.clone())
+                .filter(|id| flow.cache.borrow().user_by_external_id(id).is_none()),
+        );
+        let (flow, known) = (&flow, known.clone());
+        tasks.push(Box::pin(async move {
+            if wanted.len() > 1 {
+                for (key, found) in flow.users_by_external_ids(wanted).await {
+                    if let Ok(ids) = found {
+                        if let [id] = ids.as_slice() {
+                            flow.cache.borrow_mut().remember_user(*id, None, Some(&key));
+                        }
+                    }
+                }
+            }
+            known.raise(&flow.exchange);
+        }));
+    }
     for (index, event, after) in tracks {
-        let (flow, outcomes, finished) = (&flow, outcomes.clone(), &finished);
+        let (flow, outcomes, finished, known) = (&flow, outcomes.clone(), &finished, known.clone());
         tasks.push(Box::pin(async move {
             if after > 0 {
                 finished[after - 1].wait().await;
+            } else {
+                known.wait().await;
             }
             let outcome = run(flow.clone(), event).await;
             outcomes.borrow_mut()[index] = Some(outcome);
         }));
     }
     join_all(tasks).await;
-    let list = std::mem::take(&mut *outcomes.borrow_mut());
+    let mut list = std::mem::take(&mut *outcomes.borrow_mut());
+    for (echo, first) in echoes {
+        list[echo] = list[first].clone().map(|outcome| match outcome.code {
+            Code::Delivered | Code::Unchanged => {
+                let mut same = Outcome::new(
+                    Code::Unchanged,
+                    format!("user unchanged: the same write as event {first} of this batch ({}); nothing more was sent", outcome.message),
+                );
+                same.mapping = outcome.mapping;
+                same
+            }
+            _ => outcome,
+        });
+    }
     list.into_iter()
         .map(|o| o.unwrap_or_else(|| Outcome::new(Code::UnexpectedResponse, "internal: the event got no outcome")))
         .collect()
@@ -237,6 +312,13 @@ struct OrganizationWrite {
     id: Option<u64>,
     /// The organization is as last written: only the membership is sent.
     unchanged: bool,
+    /// Another group of this round for the same organization carries this one's traits (merged in
+    /// order) and its write; this one adds its membership.
+    follows: Option<usize>,
+    /// This one carries later groups' traits too.
+    merged: bool,
+    /// What became of the membership, once tried.
+    joined: Option<Joined>,
     member: Option<u64>,
     end: Option<Outcome>,
     message: String,
@@ -314,6 +396,9 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
                     digests,
                     id: None,
                     unchanged: false,
+                    follows: None,
+                    merged: false,
+                    joined: None,
                     member: None,
                     end: None,
                     message: String::new(),
@@ -324,6 +409,27 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
     }
     if users.is_empty() && organizations.is_empty() {
         return;
+    }
+
+    // Groups of this round for one organization: one write, their traits merged in order (later wins).
+    let mut carriers: HashMap<String, usize> = HashMap::new();
+    for n in 0..organizations.len() {
+        let key = organizations[n].plan.external_id.to_ascii_lowercase();
+        let Some(&c) = carriers.get(&key) else {
+            carriers.insert(key, n);
+            continue;
+        };
+        let (attributes, custom) = (organizations[n].plan.attributes.clone(), organizations[n].plan.custom.clone());
+        let carrier = &mut organizations[c];
+        carrier.plan.attributes.extend(attributes);
+        for value in custom {
+            match carrier.plan.custom.iter_mut().find(|v| v.key == value.key) {
+                Some(slot) => *slot = value,
+                None => carrier.plan.custom.push(value),
+            }
+        }
+        carrier.merged = true;
+        organizations[n].follows = Some(c);
     }
 
     // 2. Lookups, batched.
@@ -342,7 +448,9 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
     }
     for organization in organizations.iter_mut().filter(|o| o.end.is_none()) {
         let custom = std::mem::take(&mut organization.plan.custom);
+        // A follower's values were merged into its carrier's write; this only reports where they went.
         match flow.custom_fields(FieldKind::Organization, custom, &mut organization.plan.report).await {
+            Ok(_) if organization.follows.is_some() => {}
             Ok(fields) if !fields.is_empty() => {
                 organization.plan.attributes.insert("organization_fields".into(), Value::Object(fields));
             }
@@ -351,11 +459,36 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         }
     }
 
-    // 4. Users and organizations, together.
-    write_all(flow, &mut users, &mut organizations).await;
+    // 4. Users and organizations, together; beside them, the memberships of organizations and users that
+    // exist already.
+    let early = membership_items(flow, &mut organizations, true);
+    let joined = {
+        let writes: Task<'_, Option<Joins>> = Box::pin(async {
+            write_all(flow, &mut users, &mut organizations).await;
+            None
+        });
+        let joins: Task<'_, Option<Joins>> =
+            Box::pin(async move { Some(add_memberships(flow, early).await) });
+        join_all(vec![writes, joins]).await.into_iter().flatten().next()
+    };
+    if let Some(joined) = joined {
+        settle_memberships(&mut organizations, joined);
+    }
+    for n in 0..organizations.len() {
+        let Some(c) = organizations[n].follows else { continue };
+        let (id, end, message) = (organizations[c].id, organizations[c].end.clone(), organizations[c].message.clone());
+        let follower = &mut organizations[n];
+        follower.id = id;
+        follower.message = message;
+        if follower.end.is_none() {
+            follower.end = end;
+        }
+    }
 
-    // 5. Memberships and removals.
-    memberships(flow, &mut organizations).await;
+    // 5. The other memberships (new organizations), and removals.
+    let late = membership_items(flow, &mut organizations, false);
+    let joined = add_memberships(flow, late).await;
+    settle_memberships(&mut organizations, joined);
     removals(flow, &mut users).await;
 
     for user in users {
@@ -370,8 +503,8 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         };
         finish(user.index, with_report(outcome, user.plan.report));
     }
-    for organization in organizations {
-        let outcome = match organization.end {
+    for mut organization in organizations {
+        let outcome = match group_outcome(&mut organization) {
             Some(outcome) => outcome,
             None => {
                 flow.remember_written(Some(&organization.digests.organization));
@@ -499,7 +632,29 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
             .chain(organizations.iter().filter_map(|o| o.user_id.clone()))
             .filter(|id| cached_user(id).is_none()),
     );
-    let by_external_id = if wanted.is_empty() { Found::new() } else { flow.users_by_external_ids(wanted).await };
+    // Organizations (the groups' and the ones identifies remove users from) are read at the same time.
+    let cached_organization = |id: &str| flow.cache.borrow().organization_by_external_id(id);
+    let organizations_wanted = distinct(
+        organizations
+            .iter()
+            .filter(|o| o.follows.is_none())
+            .map(|o| o.plan.external_id.clone())
+            .chain(users.iter().filter_map(|u| u.plan.removal.clone()))
+            .filter(|id| cached_organization(id).is_none()),
+    );
+    let reads: Vec<Task<'_, Found>> = vec![
+        Box::pin(async move { if wanted.is_empty() { Found::new() } else { flow.users_by_external_ids(wanted).await } }),
+        Box::pin(async move {
+            if organizations_wanted.is_empty() {
+                Found::new()
+            } else {
+                flow.organizations_by_external_ids(organizations_wanted).await
+            }
+        }),
+    ];
+    let mut reads = join_all(reads).await;
+    let found = reads.pop().unwrap_or_default();
+    let by_external_id = reads.pop().unwrap_or_default();
     for (key, result) in &by_external_id {
         if let Ok(ids) = result {
             if let [id] = ids.as_slice() {
@@ -566,23 +721,14 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
         }
     }
 
-    // Organizations: the groups' and the ones identifies remove users from.
-    let cached_organization = |id: &str| flow.cache.borrow().organization_by_external_id(id);
-    let wanted = distinct(
-        organizations
-            .iter()
-            .map(|o| o.plan.external_id.clone())
-            .chain(users.iter().filter(|u| u.end.is_none()).filter_map(|u| u.plan.removal.clone()))
-            .filter(|id| cached_organization(id).is_none()),
-    );
-    let found = if wanted.is_empty() { Found::new() } else { flow.organizations_by_external_ids(wanted).await };
+    // Organizations, as read above.
     let lookup = |id: &str| -> Result<Vec<u64>, Outcome> {
         if let Some(known) = cached_organization(id) {
             return Ok(vec![known]);
         }
         found.get(&id.to_ascii_lowercase()).cloned().unwrap_or(Ok(Vec::new()))
     };
-    for organization in organizations.iter_mut() {
+    for organization in organizations.iter_mut().filter(|o| o.follows.is_none()) {
         let external_id = organization.plan.external_id.clone();
         match lookup(&external_id) {
             Err(outcome) => organization.end = Some(outcome),
@@ -595,7 +741,7 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
             Ok(ids) if ids.len() == 1 => {
                 organization.id = Some(ids[0]);
                 flow.cache.borrow_mut().remember_organization(ids[0], &external_id);
-                if flow.written_at(&organization.digests.organization).is_some() {
+                if !organization.merged && flow.written_at(&organization.digests.organization).is_some() {
                     organization.unchanged = true;
                     organization.message = format!("organization {} unchanged", ids[0]);
                 }
@@ -615,7 +761,7 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
     let adoptions: Vec<Task<'_, Adoption>> = organizations
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.end.is_none() && o.id.is_none())
+        .filter(|(_, o)| o.end.is_none() && o.id.is_none() && o.follows.is_none())
         .map(|(n, o)| {
             let (external_id, attributes) = (o.plan.external_id.clone(), o.plan.attributes.clone());
             Box::pin(async move {
@@ -750,7 +896,9 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
             list.push(item);
         }
     }
-    for (n, organization) in organizations.iter().enumerate().filter(|(_, o)| o.end.is_none() && !o.unchanged) {
+    for (n, organization) in
+        organizations.iter().enumerate().filter(|(_, o)| o.end.is_none() && !o.unchanged && o.follows.is_none())
+    {
         let mut body = organization.plan.attributes.clone();
         let key = ItemKey {
             id: organization.id,
@@ -1042,32 +1190,58 @@ async fn single_write(flow: &Flow, bulk: Bulk, mut body: Value) -> ItemResult {
     }
 }
 
-/// Adds each group's user to its organization: one `organization_memberships/create_many` job per 100.
-async fn memberships(flow: &Flow, organizations: &mut [OrganizationWrite]) {
+/// What became of each group's membership, and the groups to warn about a refusal seen first.
+type Joins = (Vec<(usize, Joined)>, Vec<usize>);
+
+/// What became of a group's membership.
+enum Joined {
+    Added,
+    Already,
+    Failed(String),
+    Ended(Outcome),
+}
+
+/// Membership items for the groups that can be joined now: `early`, before the organizations are
+/// written (their organization and user already exist); else after, when a missing user ends the group.
+fn membership_items(flow: &Flow, organizations: &mut [OrganizationWrite], early: bool) -> Items {
     let mut items = Vec::new();
-    for (n, organization) in organizations.iter_mut().enumerate() {
-        let (Some(user_id), None, Some(org)) = (organization.user_id.clone(), &organization.end, organization.id) else {
+    for n in 0..organizations.len() {
+        let carrier = organizations[n].follows.unwrap_or(n);
+        let org = organizations[carrier].id;
+        let organization = &mut organizations[n];
+        let (Some(user_id), None, None, Some(org)) =
+            (organization.user_id.clone(), &organization.end, &organization.joined, org)
+        else {
             continue;
         };
         let member = organization.member.or_else(|| flow.cache.borrow().user_by_external_id(&user_id));
         let Some(member) = member else {
-            organization.end = Some(Outcome::new(
-                Code::UserNotFound,
-                format!(
-                    "no Zendesk user has external_id {user_id}; {}, but the user was not added to it (identify the user first)",
-                    organization.message
-                ),
-            ));
+            if !early {
+                organization.joined = Some(Joined::Ended(Outcome::new(
+                    Code::UserNotFound,
+                    format!(
+                        "no Zendesk user has external_id {user_id}; {}, but the user was not added to it (identify the user first)",
+                        organization.message
+                    ),
+                )));
+            }
             continue;
         };
         organization.member = Some(member);
         let key = ItemKey { membership: Some((member, org)), ..ItemKey::default() };
         items.push((n, json!({"user_id": member, "organization_id": org}), key));
     }
-    if items.is_empty() {
-        return;
-    }
+    items
+}
+
+/// Adds memberships: `organization_memberships/create_many` jobs of 100 (single adds where the account
+/// refused them). Returns what became of each, and the owners to warn about a refusal seen first here.
+async fn add_memberships(flow: &Flow, items: Items) -> Joins {
     let mut results: Vec<(usize, ItemResult, Value)> = Vec::new();
+    let mut warn = Vec::new();
+    if items.is_empty() {
+        return (Vec::new(), warn);
+    }
     if flow.cache.borrow().bulk_refused(Bulk::Memberships.path()) {
         results.extend(items.into_iter().map(|(n, body, _)| (n, ItemResult::Refused, body)));
     } else {
@@ -1076,9 +1250,7 @@ async fn memberships(flow: &Flow, organizations: &mut [OrganizationWrite]) {
         let refused = outcomes.iter().flatten().any(|r| *r == ItemResult::Refused);
         if refused && flow.cache.borrow_mut().refuse_bulk(Bulk::Memberships.path()) {
             flow.notices.borrow_mut().push(refusal_notice(Bulk::Memberships));
-            for n in owners.iter().flatten() {
-                organizations[*n].plan.report.warn(refusal_notice(Bulk::Memberships));
-            }
+            warn.extend(owners.iter().flatten().copied());
         }
         for ((spec, owners), list) in specs.into_iter().zip(owners).zip(outcomes) {
             for ((n, result), body) in owners.into_iter().zip(list).zip(spec.items) {
@@ -1086,29 +1258,55 @@ async fn memberships(flow: &Flow, organizations: &mut [OrganizationWrite]) {
             }
         }
     }
+    let mut joined = Vec::new();
     for (n, result, body) in results {
         // A result that names no event is settled by adding the membership alone: being a member already is success.
         let result = match result {
             ItemResult::Refused | ItemResult::Unattributed => single_write(flow, Bulk::Memberships, body).await,
             other => other,
         };
-        let organization = &mut organizations[n];
-        let member = organization.member.unwrap_or_default();
-        match result {
-            ItemResult::Succeeded { .. } => organization.message.push_str(&format!("; user {member} added to it")),
-            ItemResult::Failed { detail } if detail.to_ascii_lowercase().contains("already") => {
-                organization.message.push_str(&format!("; user {member} already a member"))
-            }
-            ItemResult::Failed { detail } => {
-                organization.end = Some(Outcome::new(
-                    Code::ZendeskRejected,
-                    format!("{}, but Zendesk's job did not add user {member} to it: {detail}", organization.message),
-                ))
-            }
-            ItemResult::JobFailed(outcome) => organization.end = Some(outcome),
-            ItemResult::Unattributed | ItemResult::Refused => {}
-        }
+        joined.push((
+            n,
+            match result {
+                ItemResult::Succeeded { .. } => Joined::Added,
+                ItemResult::Failed { detail } if detail.to_ascii_lowercase().contains("already") => Joined::Already,
+                ItemResult::Failed { detail } => Joined::Failed(detail),
+                ItemResult::JobFailed(outcome) => Joined::Ended(outcome),
+                ItemResult::Unattributed | ItemResult::Refused => Joined::Added,
+            },
+        ));
     }
+    (joined, warn)
+}
+
+fn settle_memberships(organizations: &mut [OrganizationWrite], (joined, warn): Joins) {
+    for n in warn {
+        organizations[n].plan.report.warn(refusal_notice(Bulk::Memberships));
+    }
+    for (n, result) in joined {
+        organizations[n].joined = Some(result);
+    }
+}
+
+/// The group's outcome: its organization's write, then its membership.
+fn group_outcome(organization: &mut OrganizationWrite) -> Option<Outcome> {
+    if let Some(end) = organization.end.take() {
+        return Some(end);
+    }
+    let member = organization.member.unwrap_or_default();
+    match organization.joined.take() {
+        None => {}
+        Some(Joined::Added) => organization.message.push_str(&format!("; user {member} added to it")),
+        Some(Joined::Already) => organization.message.push_str(&format!("; user {member} already a member")),
+        Some(Joined::Failed(detail)) => {
+            return Some(Outcome::new(
+                Code::ZendeskRejected,
+                format!("{}, but Zendesk's job did not add user {member} to it: {detail}", organization.message),
+            ))
+        }
+        Some(Joined::Ended(outcome)) => return Some(outcome),
+    }
+    None
 }
 
 /// `DELETE /users/{id}/organizations/{org}` for each identify that removes its user, all at once.

@@ -25,10 +25,22 @@ pub const MAX_ITEMS: usize = 100;
 const JOB_ATTEMPTS: u32 = 3;
 /// Polls in a row that do not mention a job before it is given up as unknown.
 const MAX_MISSES: u32 = 5;
-/// Polls of one job before it is given up (about 10 minutes at the longest backoff).
+/// Polls of one job before it is given up (about 20 minutes at the longest backoff).
 const MAX_POLLS: u32 = 150;
 const FIRST_POLL_MS: u32 = 500;
-const LONGEST_POLL_MS: u32 = 4000;
+const STEADY_POLL_MS: u32 = 1000;
+const LONGEST_POLL_MS: u32 = 8000;
+
+/// The wait before a poll, after `quiet` polls in which no job finished: half a second, then every
+/// second for ten seconds (a job of 100 records usually finishes within that), then doubling to 8 s.
+/// One poll reads up to 100 jobs, so this costs at most one request a second per batch.
+pub fn poll_delay(quiet: u32) -> u32 {
+    match quiet {
+        0 => FIRST_POLL_MS,
+        1..=10 => STEADY_POLL_MS,
+        _ => STEADY_POLL_MS.saturating_mul(1 << (quiet - 10).min(3)).min(LONGEST_POLL_MS),
+    }
+}
 
 /// What identifies a job item, for correlation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -112,7 +124,7 @@ impl Flow {
             }
 
             // Poll every running job in one read (≤100 ids), backing off while nothing finishes.
-            let delay = FIRST_POLL_MS.saturating_mul(1 << quiet_polls.min(4)).min(LONGEST_POLL_MS);
+            let delay = poll_delay(quiet_polls);
             let ids: Vec<&str> = running.iter().take(MAX_ITEMS).map(|r| r.id.as_str()).collect();
             let request = self.api.get("/job_statuses/show_many", &[("ids", &ids.join(","))]);
             let response = self.exchange.send_after(request, delay).await;
@@ -356,6 +368,12 @@ mod tests {
 
     fn key(id: Option<u64>, external_id: &str) -> ItemKey {
         ItemKey { id, external_id: Some(external_id.into()), ..ItemKey::default() }
+    }
+
+    #[test]
+    fn polls_back_off_after_ten_seconds() {
+        let delays: Vec<u32> = (0..16).map(poll_delay).collect();
+        assert_eq!(delays, [500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 8000, 8000]);
     }
 
     #[test]
