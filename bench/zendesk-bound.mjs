@@ -7,8 +7,9 @@
 // per event by call type, the ratio, a steady-state pass (the same users again), and checks the account
 // against the events: nothing lost, nothing written twice.
 //
-// Usage: node bench/zendesk-bound.mjs [--scale 1] [--batch-only]
-//   --scale 0.1 runs a tenth of the mix (1,000 identifies, 200 groups, 500 tracks).
+// Usage: node bench/zendesk-bound.mjs [--scale 1] [--batch-only] [--ttl SECONDS]
+//   --scale 0.1 runs a tenth of the mix (1,000 identifies, 200 groups, 500 tracks);
+//   --ttl sets unchangedTtlSeconds for both modes (default: the setting's default, an hour).
 import { createDestination } from "../pkg/index.js";
 import { createSimulator } from "../pkg/simulator.js";
 import { benchmarkMix, TRACK_EVENT } from "./mix.mjs";
@@ -39,13 +40,13 @@ function callType(entry) {
 }
 
 /** Runs one mode; resolves to its figures and the account's check. */
-export async function runMode({ mix, batch, simulatorOptions = ENTERPRISE, batchSize = 500, steady = null }) {
+export async function runMode({ mix, batch, simulatorOptions = ENTERPRISE, batchSize = 500, steady = null, settings = {} }) {
   const clock = virtualClock();
   const simulator = createSimulator({ ...simulatorOptions, clock: clock.now });
   simulator.seed(mix.account);
   const logs = [];
   const destination = await createDestination(
-    { subdomain: "acme", email: "agent@acme.test/token", password: "x", events: [TRACK_EVENT] },
+    { subdomain: "acme", email: "agent@acme.test/token", password: "x", events: [TRACK_EVENT], ...settings },
     {
       fetch: inProcessFetch(simulator),
       now: clock.now,
@@ -152,11 +153,12 @@ if (isMain) {
     const s = r.steady;
     console.log(`${name}, steady state: ${s.simulatedMinutes.toFixed(1)} simulated minutes, ${((s.requests.identify + s.requests.poll) / s.events.identify).toFixed(3)} requests per identify (polls included)`);
   };
-  const batched = await runMode({ mix, batch: true, steady });
+  const settings = args.includes("--ttl") ? { unchangedTtlSeconds: option("--ttl", 3600) } : {};
+  const batched = await runMode({ mix, batch: true, steady, settings });
   show("batch mode", batched);
   let single = null;
   if (!args.includes("--batch-only")) {
-    single = await runMode({ mix, batch: false, steady });
+    single = await runMode({ mix, batch: false, steady, settings });
     show("one at a time", single);
   }
   console.log(`\n${report(batched, single)}`);

@@ -48,7 +48,7 @@ function reportSize() {
   const raw = bytes.length;
   const gzip = gzipSync(bytes, { level: 9 }).length;
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-  console.log(`pkg/wasm/zendesk_destination_bg.wasm: ${kb(raw)} raw, ${kb(gzip)} gzipped (limits 250 KB, 100 KB)`);
+  console.log(`pkg/wasm/zendesk_destination_bg.wasm: ${kb(raw)} raw, ${kb(gzip)} gzipped (limits ${kb(SIZE_LIMIT_RAW)}, ${kb(SIZE_LIMIT_GZIP)})`);
   if (raw > SIZE_LIMIT_RAW || gzip > SIZE_LIMIT_GZIP) throw new Error("the WebAssembly module is over its size budget");
 }
 
