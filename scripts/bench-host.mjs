@@ -1,5 +1,7 @@
 // Host throughput without a network: the 1,000 sample events through the engine and the host, answered by
 // the in-process simulator's fetch. Measures what the host adds (scheduling, ordering, pacing bookkeeping).
+// One conversation per event (batch: false): batches spend their time waiting for the simulator's jobs,
+// which bench/zendesk-bound.mjs measures in virtual time.
 // Usage: node scripts/bench-host.mjs [DATA.ndjson] [--concurrency N]
 import { readFileSync } from "node:fs";
 import { createDestination } from "../pkg/index.js";
@@ -19,7 +21,7 @@ for (let round = 1; round <= 3; round++) {
     { fetch: simulator.fetch },
   );
   const started = performance.now();
-  const outcomes = await destination.deliverAll(lines, { concurrency });
+  const outcomes = await destination.deliverAll(lines, { concurrency, batch: false });
   const ms = performance.now() - started;
   const { requests } = destination.stats();
   await destination.close();
