@@ -28,6 +28,8 @@ export const DEFAULTS = Object.freeze({
   dedupeMaxEntries: 100_000, // messageIds remembered
   dedupeWindowMs: 24 * 60 * 60 * 1000, // and for how long
   responseTimeoutMs: 8_000, // longest wait for outcomes before answering 503 (deliveries go on)
+  batchWindowMs: 25, // events arriving this close together (across requests) are delivered as one batch
+  maxBatchEvents: 500, // a gathered batch is sent at once when it reaches this many events
   retryAfterSeconds: 5, // Retry-After of a 503
   maxRetryAfterSeconds: 60, // the most a 429 passes on from Zendesk's Retry-After (the host waits at most that, too)
   closeTimeoutMs: 10_000, // close(): grace for deliveries in progress
@@ -205,6 +207,8 @@ async function readBody(request, limit) {
  *   deliver after; see the README for what it risks);
  * - `dedupe`: `{maxEntries, windowMs}` or `false`; `concurrency`, `maxPendingEvents`, `responseTimeoutMs`,
  *   `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
+ * - `batchWindowMs` (default 25; 0 delivers each event alone) and `maxBatchEvents` (500): events that
+ *   arrive within the window, from any requests, are planned together as one engine batch;
  * - `onOutcome({messageId, type, outcome, duplicate})`: each event's outcome (both modes);
  * - `onRequest(request, {method, path, status, events, durationMs})`: once per answered request;
  * - everything else (`fetch`, `now`, `timeoutMs`, `retry`, `logger`, `wasm`, `engine`, …) goes to
@@ -222,6 +226,8 @@ export function createHandler(options = {}) {
     maxPendingEvents = DEFAULTS.maxPendingEvents,
     responseTimeoutMs = DEFAULTS.responseTimeoutMs,
     retryAfterSeconds = DEFAULTS.retryAfterSeconds,
+    batchWindowMs = DEFAULTS.batchWindowMs,
+    maxBatchEvents = DEFAULTS.maxBatchEvents,
     basePath = "",
     cors = {},
     limits: limitOverrides,
@@ -252,7 +258,34 @@ export function createHandler(options = {}) {
 
   // ---- per-event delivery ----
 
-  async function run(item) {
+  // Events arriving within `batchWindowMs` of the first one waiting (from any requests) go to the engine
+  // as one batch; each caller still gets its own event's outcome. Ordering across batches is the
+  // destination's (events sharing a user or organization wait for earlier ones).
+  let gathered = [];
+  let gatherTimer = null;
+  function flushGathered() {
+    clearTimeout(gatherTimer);
+    gatherTimer = null;
+    const group = gathered;
+    gathered = [];
+    if (group.length === 0) return;
+    (async () => {
+      const destination = await ready;
+      const outcomes = await destination.deliverAll(group.map(({ item }) => stringify(item)), { concurrency, batchSize: group.length });
+      group.forEach(({ resolve }, i) => resolve(outcomes[i]));
+    })().catch((error) => group.forEach(({ reject }) => reject(error)));
+  }
+
+  function run(item) {
+    if (!(batchWindowMs > 0)) return runAlone(item);
+    return new Promise((resolve, reject) => {
+      gathered.push({ item, resolve, reject });
+      if (gathered.length >= maxBatchEvents) flushGathered();
+      else gatherTimer ??= setTimeout(flushGathered, batchWindowMs);
+    });
+  }
+
+  async function runAlone(item) {
     const destination = await ready;
     let keys = [];
     try {
@@ -564,6 +597,7 @@ export function createHandler(options = {}) {
       graceOver = true;
       endGrace();
     }
+    flushGathered(); // events waiting for their batch window go now
     closing ??= (async () => {
       let destination = null;
       try {

@@ -399,7 +399,8 @@ describe("answers when Zendesk fails", () => {
 
   test("too many events pending: 503 overloaded, nothing sent for that request", async (t) => {
     const gate = deferred();
-    const { simulator, handler, zendesk } = setup(t, { options: { maxPendingEvents: 2 }, intercept: async () => void (await gate.promise) });
+    // Events delivered one by one (no batch window): each of the first request's two starts with its search.
+    const { simulator, handler, zendesk } = setup(t, { options: { maxPendingEvents: 2, batchWindowMs: 0 }, intercept: async () => void (await gate.promise) });
     const first = call(handler, post("/v1/batch", { batch: [identify(1), identify(2)] }));
     await new Promise((resolve) => setImmediate(resolve));
     const shed = await call(handler, post("/v1/identify", identify(3)));
