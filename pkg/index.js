@@ -336,6 +336,42 @@ export class ZendeskDestination {
     return { outcome, requests };
   }
 
+  /**
+   * The dry run of a batch: `events` planned together as `deliverAll` would send them (one engine batch)
+   * against an in-memory simulated account (`account` as for `plan`), nothing sent.
+   * @returns {Promise<{outcomes, requests: {request, response}[], jobs: {path, events: number[]}[]}>}
+   *   requests in the order they were sent, Authorization redacted; `jobs` say which events (input
+   *   positions) went in which background job
+   */
+  async planBatch(events, { account } = {}) {
+    const list = Array.from(events);
+    let simulator = account;
+    if (!simulator || typeof simulator.handle !== "function") {
+      const { createSimulator } = await import("./simulator.js");
+      simulator = createSimulator(this.#planSimulatorOptions());
+      if (account) simulator.seed(account);
+    }
+    let destination = this.#planDestinations.get(simulator);
+    if (!destination) {
+      destination = new this.#engine.Destination(this.#settings);
+      this.#planDestinations.set(simulator, destination);
+    }
+    if (typeof destination.beginBatch !== "function") {
+      const plans = [];
+      for (const event of list) plans.push(await this.plan(event, { account: simulator }));
+      return { outcomes: plans.map((p) => p.outcome), requests: plans.flatMap((p) => p.requests), jobs: [] };
+    }
+    const requests = [];
+    let jobs = [];
+    const outcomes = await this.#converseBatch(list, destination, new Limiter(1), async (request) => {
+      const response = await simulator.handle({ ...request, headers: { ...request.headers } });
+      const answer = { status: response.status, headers: { ...(response.headers ?? {}) }, body: response.body ?? "" };
+      requests.push({ request: redactRequest(request), response: answer });
+      return answer;
+    }, { onDone: (step) => (jobs = step.jobs ?? []), waits: false }); // the dry run's jobs finish on their first poll
+    return { outcomes, requests, jobs };
+  }
+
   /** Counters since creation: events, outcomes by status, requests, retries, rate-limited answers, … */
   stats() {
     return { ...this.#stats, outcomes: { ...this.#stats.outcomes }, refreshes: this.#oauth?.refreshes ?? 0, pacedMs: this.#pacer.pacedMs, pending: this.#pending.size };
@@ -469,7 +505,7 @@ export class ZendeskDestination {
    * Runs one engine batch conversation: starts each request the engine hands out (after its `delayMs`,
    * within `limiter`), answers the engine as each one finishes, in whatever order they finish.
    */
-  async #converseBatch(events, destination, limiter, perform) {
+  async #converseBatch(events, destination, limiter, perform, { onDone = null, waits = true } = {}) {
     const refused = new Map(); // index -> outcome for events that cannot become JSON
     const texts = events.map((event, index) => {
       if (typeof event === "string") return event;
@@ -495,7 +531,7 @@ export class ZendeskDestination {
           (async () => {
             let answer;
             try {
-              if (delayMs > 0) await this.#wait(delayMs * delayScale);
+              if (delayMs > 0 && waits) await this.#wait(delayMs * delayScale);
               const link = this.#stopping.link();
               let release;
               try {
@@ -524,6 +560,7 @@ export class ZendeskDestination {
         step = batch.respond(next.id, next.answer);
       }
       for (const notice of step.notices ?? []) this.#log({ type: "notice", message: notice });
+      onDone?.(step);
       return (step.outcomes ?? []).map((outcome, index) => {
         if (refused.has(index)) return refused.get(index);
         const copy = { ...outcome };

@@ -82,7 +82,7 @@ export type Step =
 export interface PendingRequest { id: number; request: RequestDescriptor; delayMs: number }
 export type BatchStep =
   | { kind: "requests"; requests: PendingRequest[]; waiting: number }
-  | { kind: "done"; outcomes: Outcome[]; notices: string[] };
+  | { kind: "done"; outcomes: Outcome[]; notices: string[]; jobs: { path: string; events: number[] }[] };
 "#;
 
 /// JSON text for a JS value: strings are taken as JSON text already (which keeps big integers exact).
@@ -238,7 +238,7 @@ pub struct Batch {
 
 #[wasm_bindgen]
 impl Batch {
-    /// `{kind: "requests", requests: [{id, request, delayMs}], waiting}` or `{kind: "done", outcomes, notices}`.
+    /// `{kind: "requests", requests: [{id, request, delayMs}], waiting}` or `{kind: "done", outcomes, notices, jobs}`.
     #[wasm_bindgen(unchecked_return_type = "BatchStep")]
     pub fn step(&self) -> JsValue {
         self.out(self.inner.step())
@@ -266,14 +266,14 @@ impl Batch {
 
     fn out(&self, step: &flow::BatchStep) -> JsValue {
         match step {
-            flow::BatchStep::Done { outcomes, notices } if !self.failed.is_empty() => {
+            flow::BatchStep::Done { outcomes, notices, jobs } if !self.failed.is_empty() => {
                 let mut outcomes = outcomes.clone();
                 for (i, why) in &self.failed {
                     if let Some(slot) = outcomes.get_mut(*i) {
                         *slot = Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}"));
                     }
                 }
-                to_js(&flow::BatchStep::Done { outcomes, notices: notices.clone() })
+                to_js(&flow::BatchStep::Done { outcomes, notices: notices.clone(), jobs: jobs.clone() })
             }
             other => to_js(other),
         }

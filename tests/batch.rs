@@ -618,6 +618,14 @@ fn groups_for_one_organization_share_one_write_merged_in_order_and_each_gets_its
             ),
         ]
     );
+    // The batch plan: which event went in which job.
+    assert_eq!(
+        run.jobs,
+        vec![
+            ("/organization_memberships/create_many".to_string(), vec![0, 1, 2]),
+            ("/organizations/update_many".to_string(), vec![0]),
+        ]
+    );
     assert_eq!(
         run.outcomes.iter().map(|o| o.message.as_str()).collect::<Vec<_>>(),
         vec![

@@ -207,6 +207,8 @@ async function update() {
     return finish(sequence, () => renderEmpty());
   }
   const parsed = parseJson(text);
+  const batch = batchOf(text, parsed);
+  if (batch) return planBatch(sequence, text, batch, errors);
   if (!parsed.ok) {
     state.event = null;
     showJsonError(parsed);
@@ -242,6 +244,59 @@ async function update() {
       plan.note = `The scenario could not be seeded (${error.message}); this is the empty account's plan.`;
     }
     finish(sequence, () => renderPlan(plan));
+  } catch (error) {
+    finish(sequence, () => renderNotice("The preview failed", String(error?.message ?? error), "error"));
+  }
+}
+
+/** Several events: a JSON array of two or more, or NDJSON (one event per line). Else null. */
+function batchOf(text, parsed) {
+  if (parsed.ok) return Array.isArray(parsed.value) && parsed.value.length > 1 ? parsed.value : null;
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  if (lines.length < 2) return null;
+  const values = [];
+  for (const line of lines) {
+    const one = parseJson(line);
+    if (!one.ok) return null;
+    values.push(one.value);
+  }
+  return values;
+}
+
+/** The batch plan: the events planned together as `deliverAll` sends them (scenario seeded from each). */
+async function planBatch(sequence, text, events, errors) {
+  showJsonError(null);
+  state.event = { text, value: events, batch: true };
+  const scenario = SCENARIOS.find((s) => s.id === state.scenario);
+  const seed = { users: [], organizations: [], memberships: [] };
+  const summary = new Set();
+  for (const event of events) {
+    try {
+      const one = scenarioSeed(state.scenario, event);
+      for (const key of Object.keys(seed)) for (const record of one.seed?.[key] ?? []) if (!seed[key].some((r) => r.id === record.id)) seed[key].push(record);
+      for (const line of one.summary) summary.add(line);
+    } catch {
+      // an event the seeding does not understand adds nothing
+    }
+  }
+  $("scenario-summary").textContent = summary.size ? `Seeded: ${[...summary].join("; ")}.` : scenario.hint;
+  if (!state.settingsValid) {
+    return finish(sequence, () =>
+      renderNotice("Fix the settings to see the requests", errors.map((e) => e.message).join(" · "), "error", { label: "Go to the settings", onclick: focusFirstSettingsError }),
+    );
+  }
+  try {
+    const destination = await destinationFor(state.settings);
+    const seeded = summary.size ? seed : undefined;
+    let plan;
+    try {
+      plan = await destination.planBatch(events, { account: seeded });
+    } catch (error) {
+      if (!seeded) throw error;
+      plan = await destination.planBatch(events);
+      plan.note = `The scenario could not be seeded (${error.message}); this is the empty account's plan.`;
+    }
+    finish(sequence, () => renderBatchPlan(plan, events));
   } catch (error) {
     finish(sequence, () => renderNotice("The preview failed", String(error?.message ?? error), "error"));
   }
@@ -433,6 +488,56 @@ function renderPlan(plan) {
   resultBody.replaceChildren(...parts.filter(Boolean));
 }
 
+function renderBatchPlan(plan, events) {
+  state.plan = plan;
+  const { outcomes, requests, jobs } = plan;
+  const jobsOf = (index) => jobs.map((job, n) => (job.events.includes(index) ? n + 1 : null)).filter(Boolean);
+  const lookups = requests.filter(({ request }) => request.method === "GET" && !new URL(request.url).pathname.includes("/job_statuses"));
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  announce(`Batch of ${events.length} events: ${count(jobs.length, "job", "jobs")}, ${count(requests.length, "request", "requests")}.`);
+  const cell = (text, props = {}) => el("td", props, text);
+  const parts = [
+    plan.note ? el("p", { class: "notice warn" }, plan.note) : null,
+    el("p", { class: "notice" }, el("p", { class: "notice-title" }, `A batch of ${events.length} events`), el("p", {}, `Planned together, as deliverAll and send deliver them: ${count(jobs.length, "background job", "background jobs")}, ${count(lookups.length, "lookup", "lookups")}, ${count(requests.length, "request", "requests")} in all.`)),
+    el("h3", {}, "Each event's predicted outcome"),
+    el(
+      "div",
+      { class: "scroll", tabindex: "0", role: "region", "aria-label": "Each event's predicted outcome" },
+      el(
+        "table",
+        { class: "batch-events" },
+        el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "type"), el("th", {}, "outcome"), el("th", {}, "message"), el("th", {}, "job"))),
+        el(
+          "tbody",
+          {},
+          outcomes.map((outcome, index) =>
+            el(
+              "tr",
+              {},
+              cell(String(index)),
+              cell(typeof events[index]?.type === "string" ? events[index].type : "?"),
+              cell(el("span", { class: `badge status-${outcome.status}` }, `${outcome.status}/${outcome.code}`)),
+              cell(outcome.message),
+              cell(jobsOf(index).map((n) => `#${n}`).join(", ") || "—"),
+            ),
+          ),
+        ),
+      ),
+    ),
+    el("h3", {}, count(jobs.length, "background job", "background jobs")),
+    jobs.length
+      ? el("ol", { class: "batch-jobs" }, jobs.map((job) => el("li", {}, el("code", {}, job.path), ` — events ${job.events.join(", ")}`)))
+      : el("p", { class: "muted" }, "No background job: nothing here is written in bulk."),
+    el("h3", {}, count(lookups.length, "lookup", "lookups")),
+    lookups.length
+      ? el("ul", { class: "batch-lookups" }, lookups.map(({ request }) => { const url = new URL(request.url); return el("li", {}, el("code", {}, `GET ${url.pathname}${url.search}`)); }))
+      : el("p", { class: "muted" }, "No lookup: the account's ids are known."),
+    el("h3", {}, count(requests.length, "request", "requests")),
+    requests.length ? el("ol", { class: "requests" }, requests.map(requestCard)) : null,
+  ];
+  resultBody.replaceChildren(...parts.filter(Boolean));
+}
+
 // ---------------------------------------------------------------- sending
 
 function updateActions() {
@@ -461,6 +566,13 @@ async function fetchJson(path, init) {
 async function deliver(settings, text) {
   const destination = await createDestination(settings, { engine: state.engine, timeoutMs: 15_000 });
   try {
+    if (state.event?.batch) {
+      // A batch: one outcome card summing up every event's outcome.
+      const outcomes = await destination.deliverAll(state.event.value);
+      const worst = outcomes.find((o) => o.status === "failed") ?? outcomes.find((o) => o.status === "invalid") ?? outcomes[0];
+      const message = outcomes.map((o, i) => `#${i} ${o.status}/${o.code}: ${o.message}`).join(" · ");
+      return { ...worst, message, warnings: outcomes.flatMap((o) => o.warnings ?? []), mapping: [] };
+    }
     return await destination.deliver(text);
   } finally {
     await destination.close();

@@ -38,8 +38,16 @@ pub enum BatchStep {
     /// handed out and not yet answered.
     Requests { requests: Vec<PendingRequest>, waiting: usize },
     /// One outcome per event, in input order; `notices` are for the host's log (said once per
-    /// destination, such as a bulk endpoint the account refused).
-    Done { outcomes: Vec<Outcome>, notices: Vec<String> },
+    /// destination, such as a bulk endpoint the account refused); `jobs` say which events went in
+    /// which background job (the preview's batch plan).
+    Done { outcomes: Vec<Outcome>, notices: Vec<String>, jobs: Vec<JobReport> },
+}
+
+/// A background job of the batch: its endpoint and the events (input positions) whose records it holds.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct JobReport {
+    pub path: &'static str,
+    pub events: Vec<usize>,
 }
 
 /// Several events' conversation with Zendesk; several requests may be in flight at once.
@@ -47,6 +55,7 @@ pub struct Batch {
     future: Option<Pin<Box<dyn Future<Output = Vec<Outcome>>>>>,
     channel: Rc<RefCell<Channel>>,
     notices: Rc<RefCell<Vec<String>>>,
+    jobs: Rc<RefCell<Vec<JobReport>>>,
     waiting: HashSet<u32>,
     events: usize,
     step: BatchStep,
@@ -56,12 +65,14 @@ impl Batch {
     pub(super) fn start(flow: Flow, events: Vec<Value>) -> Batch {
         let channel = flow.exchange.0.clone();
         let notices = flow.notices.clone();
+        let jobs = flow.jobs.clone();
         let count = events.len();
         let future: Pin<Box<dyn Future<Output = Vec<Outcome>>>> = Box::pin(run_batch(flow, events));
         let mut batch = Batch {
             future: Some(future),
             channel,
             notices,
+            jobs,
             waiting: HashSet::new(),
             events: count,
             step: BatchStep::Requests { requests: Vec::new(), waiting: 0 },
@@ -98,7 +109,8 @@ impl Batch {
                 Poll::Ready(outcomes) => {
                     self.future = None;
                     let notices = std::mem::take(&mut *self.notices.borrow_mut());
-                    self.step = BatchStep::Done { outcomes, notices };
+                    let jobs = std::mem::take(&mut *self.jobs.borrow_mut());
+                    self.step = BatchStep::Done { outcomes, notices, jobs };
                     return;
                 }
                 Poll::Pending => {
@@ -116,7 +128,7 @@ impl Batch {
         if self.waiting.is_empty() {
             self.future = None;
             let stuck = Outcome::new(Code::UnexpectedResponse, "internal: the batch stopped without a request");
-            self.step = BatchStep::Done { outcomes: vec![stuck; self.events], notices: Vec::new() };
+            self.step = BatchStep::Done { outcomes: vec![stuck; self.events], notices: Vec::new(), jobs: Vec::new() };
             return;
         }
         self.step = BatchStep::Requests { requests, waiting: self.waiting.len() };
@@ -462,6 +474,7 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
     // 4. Users and organizations, together; beside them, the memberships of organizations and users that
     // exist already.
     let early = membership_items(flow, &mut organizations, true);
+    report_memberships(flow, &organizations, &early);
     let joined = {
         let writes: Task<'_, Option<Joins>> = Box::pin(async {
             write_all(flow, &mut users, &mut organizations).await;
@@ -487,6 +500,7 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
 
     // 5. The other memberships (new organizations), and removals.
     let late = membership_items(flow, &mut organizations, false);
+    report_memberships(flow, &organizations, &late);
     let joined = add_memberships(flow, late).await;
     settle_memberships(&mut organizations, joined);
     removals(flow, &mut users).await;
@@ -1000,6 +1014,11 @@ async fn write_wave(
             continue;
         }
         for (spec, members) in job_specs(bulk, items) {
+            let events = members
+                .iter()
+                .map(|n| if is_user { users[*n].index } else { organizations[*n].index })
+                .collect();
+            flow.jobs.borrow_mut().push(JobReport { path: bulk.path(), events });
             owners.push((bulk, members.into_iter().map(owner).collect()));
             specs.push(spec);
         }
@@ -1232,6 +1251,17 @@ fn membership_items(flow: &Flow, organizations: &mut [OrganizationWrite], early:
         items.push((n, json!({"user_id": member, "organization_id": org}), key));
     }
     items
+}
+
+/// Notes the membership jobs `items` will make, for the batch plan.
+fn report_memberships(flow: &Flow, organizations: &[OrganizationWrite], items: &Items) {
+    if flow.cache.borrow().bulk_refused(Bulk::Memberships.path()) {
+        return;
+    }
+    for chunk in items.chunks(MAX_ITEMS) {
+        let events = chunk.iter().map(|(n, _, _)| organizations[*n].index).collect();
+        flow.jobs.borrow_mut().push(JobReport { path: Bulk::Memberships.path(), events });
+    }
 }
 
 /// Adds memberships: `organization_memberships/create_many` jobs of 100 (single adds where the account

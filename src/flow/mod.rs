@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-pub use batch::{Batch, BatchStep};
+pub use batch::{Batch, BatchStep, JobReport};
 pub use jobs::MAX_JOBS;
 
 use crate::cache::Cache;
@@ -114,6 +114,8 @@ struct Flow {
     now_ms: f64,
     /// What a batch tells the host's log once (a refused bulk endpoint).
     notices: Rc<RefCell<Vec<String>>>,
+    /// The background jobs a batch submitted, with their events (the batch plan).
+    jobs: Rc<RefCell<Vec<batch::JobReport>>>,
 }
 
 /// One event's conversation with Zendesk.
@@ -204,6 +206,7 @@ impl Destination {
             exchange: Exchange(channel.clone()),
             now_ms,
             notices: Rc::default(),
+            jobs: Rc::default(),
         };
         let future: Pin<Box<dyn Future<Output = Outcome>>> = Box::pin(run(flow, event));
         let mut conversation =
@@ -222,6 +225,7 @@ impl Destination {
             exchange: Exchange(Rc::default()),
             now_ms,
             notices: Rc::default(),
+            jobs: Rc::default(),
         };
         Batch::start(flow, events)
     }

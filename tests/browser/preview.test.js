@@ -182,6 +182,30 @@ describe("the preview page in Chromium", () => {
     assert.equal(await page.isVisible("#event-error"), false);
   });
 
+  test("several events (NDJSON or an array) show the batch plan: jobs, lookups, each event's outcome", async () => {
+    await scenario("empty");
+    const events = [
+      { type: "identify", userId: "u-1", traits: { name: "Ada", email: "ada@example.com" } },
+      { type: "identify", userId: "u-2", traits: { name: "Bob" } },
+      { type: "group", userId: "u-1", groupId: "org-1", traits: { name: "Org One" } },
+    ];
+    await page.fill("#event", events.map((e) => JSON.stringify(e)).join("\n"));
+    await settled();
+    const rows = await page.$$eval(".batch-events tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent.trim())));
+    assert.deepEqual(rows.map((r) => [r[0], r[1], r[2]]), [["0", "identify", "delivered/delivered"], ["1", "identify", "delivered/delivered"], ["2", "group", "delivered/delivered"]]);
+    assert.deepEqual(rows.map((r) => r[4]), ["#1", "#1", "#2, #3"]);
+    const jobs = await page.$$eval(".batch-jobs li", (items) => items.map((li) => li.textContent.trim()));
+    assert.deepEqual(jobs, ["/users/create_or_update_many — events 0, 1", "/organizations/create_many — events 2", "/organization_memberships/create_many — events 2"]);
+    const lookups = await page.$$eval(".batch-lookups li", (items) => items.map((li) => li.textContent.trim()));
+    assert.ok(lookups.includes("GET /api/v2/users/show_many?external_ids=u-1%2Cu-2"), lookups.join("\n"));
+    await shot("04-batch-plan");
+    // The same events as a JSON array plan the same.
+    await page.fill("#event", JSON.stringify(events));
+    await settled();
+    assert.equal(await page.$$eval(".batch-events tbody tr", (trs) => trs.length), 3);
+    await example("identify");
+  });
+
   test("a settings error shows next to its field", async () => {
     await page.fill("#subdomain", "acme.zendesk.com");
     await settled();

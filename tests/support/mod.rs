@@ -113,6 +113,8 @@ pub struct Sent {
 
 pub struct BatchRun {
     pub outcomes: Vec<Outcome>,
+    /// (job path, input positions of its events)
+    pub jobs: Vec<(String, Vec<usize>)>,
     pub notices: Vec<String>,
     pub sent: Vec<Sent>,
     /// The requests of each step, as handed out together.
@@ -130,9 +132,10 @@ pub fn run_batch(destination: &Destination, events: Vec<Value>, mut answer: impl
     let mut step = batch.step().clone();
     for _ in 0..10_000 {
         match step {
-            BatchStep::Done { outcomes, notices } => {
+            BatchStep::Done { outcomes, notices, jobs } => {
                 assert!(queue.is_empty(), "done with requests unanswered: {queue:?}");
-                return BatchRun { outcomes, notices, sent, steps };
+                let jobs = jobs.into_iter().map(|j| (j.path.to_string(), j.events)).collect();
+                return BatchRun { outcomes, jobs, notices, sent, steps };
             }
             BatchStep::Requests { requests, waiting } => {
                 let mut this_step = Vec::new();
