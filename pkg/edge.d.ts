@@ -86,6 +86,10 @@ export interface HandlerOptions {
   maxPendingEvents?: number;
   /** Longest wait for outcomes before answering 503 (the deliveries go on). Default 8,000 ms. */
   responseTimeoutMs?: number;
+  /** Events arriving within this many ms (from any requests) are planned as one batch. Default 25; 0: each alone. */
+  batchWindowMs?: number;
+  /** A gathered batch goes at once when it holds this many events. Default 500. */
+  maxBatchEvents?: number;
   /** Retry-After of a 503 (and of a 429 without a hint from Zendesk). Default 5. */
   retryAfterSeconds?: number;
   /** Serve the API under this path, e.g. "/segment" → "/segment/v1/batch". Default "". */
@@ -149,6 +153,8 @@ export const DEFAULTS: Readonly<{
   dedupeMaxEntries: number;
   dedupeWindowMs: number;
   responseTimeoutMs: number;
+  batchWindowMs: number;
+  maxBatchEvents: number;
   retryAfterSeconds: number;
   /** The most Retry-After passed on to clients from Zendesk's 429 (60 s). */
   maxRetryAfterSeconds: number;

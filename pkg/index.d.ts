@@ -81,6 +81,8 @@ export interface DestinationOptions {
   pacing?: {
     /** Spacing of single-user writes once the account signalled Zendesk's 1-per-second limit (default 1100 ms). */
     singleUserWriteIntervalMs?: number;
+    /** Multiplies the engine's own waits (job polls); a simulator running N× faster than real time wants 1/N. Default 1. */
+    engineDelayScale?: number;
   };
   /** Default concurrency of deliverAll (default 8). */
   concurrency?: number;
@@ -137,6 +139,15 @@ export interface Plan {
   requests: { request: RequestDescriptor; response: ResponseDescriptor }[];
 }
 
+export interface BatchPlan {
+  /** One per event, in input order. */
+  outcomes: Outcome[];
+  /** Every request of the batch, in the order sent, with its simulated answer; Authorization redacted. */
+  requests: { request: RequestDescriptor; response: ResponseDescriptor }[];
+  /** The background jobs and the events (input positions) each one carries. */
+  jobs: { path: string; events: number[] }[];
+}
+
 export interface Stats {
   events: number;
   outcomes: Partial<Record<OutcomeStatus | string, number>>;
@@ -156,11 +167,21 @@ export declare class ZendeskDestination {
   /** Delivers one event. Never rejects: every failure is an outcome. */
   deliver(event: SegmentEvent): Promise<Outcome>;
   /**
-   * Delivers events; outcomes in input order. Events for the same user or organization (userId,
-   * traits/context.traits/properties email, groupId, traits.company.id) go one at a time in input order;
-   * others concurrently up to `concurrency`.
+   * Delivers events; outcomes in input order. By default in batches of `batchSize` (500) that the engine
+   * plans together (bulk jobs, batched lookups), two batches at a time; `batch: false` for one
+   * conversation per event. Events for the same user or organization (userId, traits/context.traits/
+   * properties email, groupId, traits.company.id) keep their input order; up to `concurrency` requests
+   * (or events, without batches) are in flight.
    */
-  deliverAll(events: Iterable<SegmentEvent>, options?: { concurrency?: number; onOutcome?: (outcome: Outcome, index: number) => void }): Promise<Outcome[]>;
+  deliverAll(
+    events: Iterable<SegmentEvent>,
+    options?: { concurrency?: number; batch?: boolean; batchSize?: number; onOutcome?: (outcome: Outcome, index: number) => void },
+  ): Promise<Outcome[]>;
+  /**
+   * The dry run of a batch: the events planned together as deliverAll sends them, against an in-memory
+   * simulated account (as for `plan`). Nothing is sent.
+   */
+  planBatch(events: Iterable<SegmentEvent>, options?: { account?: AccountSeed | { handle(request: RequestDescriptor): ResponseDescriptor } }): Promise<BatchPlan>;
   /**
    * The dry run against an in-memory simulated account: empty, seeded (`account` = seed data), or a
    * simulator from createSimulator() to carry state across plans. Nothing is sent.

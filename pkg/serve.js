@@ -56,6 +56,7 @@ Options:
   --port N               the port (default 3000; 0 for a free one)
   --host ADDRESS         the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
   --concurrency N        events in delivery at once (default 8)
+  --batch-window MS      events arriving this close together are planned as one batch (default 25; 0: each alone)
   --drain-timeout MS     how long SIGTERM waits for deliveries in flight (default 10000)
   -h, --help             this help`;
 
@@ -241,6 +242,7 @@ export async function serveCommand(argv, io = processIo()) {
           port: { type: "string" },
           host: { type: "string" },
           concurrency: { type: "string" },
+          "batch-window": { type: "string" },
           "drain-timeout": { type: "string" },
         },
         allowPositionals: false,
@@ -257,6 +259,7 @@ export async function serveCommand(argv, io = processIo()) {
     const port = positiveInteger(values.port, "port", { zero: true }) ?? 3000;
     if (port > 65535) throw new UsageError(`--port must be a port number, got "${values.port}"`);
     const concurrency = positiveInteger(values.concurrency, "concurrency");
+    const batchWindowMs = positiveInteger(values["batch-window"], "batch-window", { zero: true });
     const drainTimeoutMs = positiveInteger(values["drain-timeout"], "drain-timeout", { zero: true }) ?? 10_000;
     let settings;
     try {
@@ -272,6 +275,7 @@ export async function serveCommand(argv, io = processIo()) {
         port,
         host: values.host ?? "127.0.0.1",
         ...(concurrency ? { concurrency } : {}),
+        ...(batchWindowMs !== undefined && batchWindowMs !== null ? { batchWindowMs } : {}),
         logger: (line) => io.stderr.write(`${line}\n`),
       });
     } catch (error) {

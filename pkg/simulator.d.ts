@@ -108,8 +108,14 @@ export interface SimulatorOptions {
   searchIndexLagMs?: number;
   /** Polls of GET /job_statuses/{id} answered "working" before the job completes. Default 0. */
   jobPollsBeforeDone?: number;
-  /** Jobs also complete on their own after this many simulated ms. Default 2000. */
+  /** Jobs also complete on their own after `jobDurationMs + jobItemMs × items` simulated ms. Default 2000. */
   jobDurationMs?: number;
+  /** Simulated ms each item adds to a job's duration. Default 0. */
+  jobItemMs?: number;
+  /** Update Organization: 5 updates per minute per organization (429 TooManyRequests). Default false. */
+  organizationUpdateLimit?: boolean;
+  /** Sunshine events' own requests-per-minute budget (counted apart from rateLimitPerMinute). Default none. */
+  eventsRateLimitPerMinute?: number;
   /** Unfinished bulk jobs allowed before 429 TooManyJobs. Default 30. */
   maxUnfinishedJobs?: number;
 }
@@ -392,6 +398,8 @@ export interface Simulator {
   configure(changes: Partial<SimulatorOptions>): void;
   /** Forces the next requests (after auth and rate limiting) to fail with these kinds, in order. */
   failNext(...kinds: (FaultKind | FaultKind[])[]): void;
+  /** The next `count` background jobs fail whole (status "failed", nothing written). Default 1. */
+  failNextJobs(count?: number): void;
   /** Simulated time, ms since the epoch. */
   now(): number;
   /** The effective options. */

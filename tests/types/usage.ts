@@ -15,6 +15,11 @@ export async function usage(): Promise<void> {
   const code: string = outcome.code;
   const all: Outcome[] = await destination.deliverAll([{ type: "track", userId: "u", event: "Signed Up" }], { concurrency: 2 });
   const plan = await destination.plan({ type: "group", groupId: "g", userId: "u" });
+  const batched: Outcome[] = await destination.deliverAll([{ type: "identify", userId: "u" }], { batch: true, batchSize: 100 });
+  const batchPlan = await destination.planBatch([{ type: "identify", userId: "u" }]);
+  const jobEvents: number[][] = batchPlan.jobs.map((job) => job.events);
+  void batched;
+  void jobEvents;
   const first: RequestDescriptor | undefined = plan.requests[0]?.request as RequestDescriptor | undefined;
   await destination.close();
   const errors = await validateSettings({ subdomain: "acme.zendesk.com", oauthToken: "t" });
