@@ -101,7 +101,8 @@ describe("with @segment/analytics-node", () => {
     let organizationFailures = 0;
     // Zendesk fails the first organization write once: the group fails retryably, the rest lands.
     const fetchWithFault = (url, init) => {
-      if (String(url).includes("/organizations/create_or_update") && organizationFailures++ === 0) {
+      // (create_many when the events are planned as one batch, create_or_update when alone)
+      if (/\/organizations\/create_(or_update|many)/.test(String(url)) && organizationFailures++ === 0) {
         return Promise.resolve(new Response('{"error":"ServiceUnavailable"}', { status: 503, headers: { "content-type": "application/json" } }));
       }
       return fetch(url, init);
