@@ -162,7 +162,8 @@ impl Cache {
     /// When `digest` was last written under `key`, if that is less than `ttl_ms` ago.
     pub fn unchanged_since(&self, key: &str, digest: u64, now_ms: f64, ttl_ms: f64) -> Option<f64> {
         let written = self.written.get(key)?;
-        (written.digest == digest && now_ms - written.at_ms < ttl_ms && now_ms >= written.at_ms).then_some(written.at_ms)
+        (written.digest == digest && now_ms - written.at_ms < ttl_ms && now_ms >= written.at_ms)
+            .then_some(written.at_ms)
     }
 
     pub fn remember_written(&mut self, key: String, digest: u64, now_ms: f64) {

@@ -35,7 +35,8 @@ fn default_results(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value>
                 *next_id
             });
             let created = !path.ends_with("/update_many") && item.get("id").is_none();
-            let mut result = json!({"index": index, "id": id, "status": if created {"Created"} else {"Updated"}, "success": true});
+            let mut result =
+                json!({"index": index, "id": id, "status": if created {"Created"} else {"Updated"}, "success": true});
             if let Some(external_id) = item.get("external_id") {
                 result["external_id"] = external_id.clone();
             }
@@ -74,7 +75,9 @@ impl Fake {
             (Method::Get, p) if p.starts_with("/users/show_many?external_ids=") => {
                 let users: Vec<Value> = Self::list(p, "external_ids")
                     .iter()
-                    .filter_map(|e| self.users_by_external_id.get(e).map(|id| json!({"id": id, "external_id": e, "active": true})))
+                    .filter_map(|e| {
+                        self.users_by_external_id.get(e).map(|id| json!({"id": id, "external_id": e, "active": true}))
+                    })
                     .collect();
                 (200, json!({"users": users, "count": users.len()}))
             }
@@ -93,7 +96,9 @@ impl Fake {
             (Method::Get, p) if p.starts_with("/organizations/show_many?external_ids=") => {
                 let list: Vec<Value> = Self::list(p, "external_ids")
                     .iter()
-                    .filter_map(|e| self.organizations_by_external_id.get(e).map(|id| json!({"id": id, "external_id": e})))
+                    .filter_map(|e| {
+                        self.organizations_by_external_id.get(e).map(|id| json!({"id": id, "external_id": e}))
+                    })
                     .collect();
                 (200, json!({"organizations": list, "count": list.len()}))
             }
@@ -115,7 +120,12 @@ impl Fake {
                     return (403, json!({"error": "Forbidden", "description": "Bulk import is not enabled"}));
                 }
                 let body = sent.body.clone().unwrap_or_default();
-                let items = body.as_object().and_then(|o| o.values().next()).and_then(Value::as_array).cloned().unwrap_or_default();
+                let items = body
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 self.jobs.push((p.to_string(), items));
                 (200, json!({"job_status": {"id": format!("j{}", self.jobs.len()), "status": "queued"}}))
             }
@@ -211,7 +221,10 @@ fn lookups_go_out_together_and_users_are_written_in_jobs() {
     // The same users again: no lookup (the destination knows them), changed names written in one job.
     let run = run_batch(
         &d,
-        vec![identify(Some("k1"), json!({"name": "Known 2"})), identify(Some("n1"), json!({"name": "New", "email": "n1@x.com"}))],
+        vec![
+            identify(Some("k1"), json!({"name": "Known 2"})),
+            identify(Some("n1"), json!({"name": "New", "email": "n1@x.com"})),
+        ],
         |s| zendesk.answer(s),
     );
     assert_eq!(
@@ -238,7 +251,11 @@ fn two_events_for_one_user_keep_their_order_in_successive_jobs() {
         ],
         |s| zendesk.answer(s),
     );
-    let writes: Vec<Value> = zendesk.jobs.iter().map(|(p, items)| json!([p, items.iter().map(|i| i["name"].clone()).collect::<Vec<_>>()])).collect();
+    let writes: Vec<Value> = zendesk
+        .jobs
+        .iter()
+        .map(|(p, items)| json!([p, items.iter().map(|i| i["name"].clone()).collect::<Vec<_>>()]))
+        .collect();
     assert_eq!(
         writes,
         vec![
@@ -258,7 +275,10 @@ fn a_user_named_by_userid_and_by_email_in_one_batch_is_written_in_order() {
     zendesk.users_by_email.insert("k@x.com".into(), vec![10]);
     run_batch(
         &d,
-        vec![identify(Some("k1"), json!({"name": "First"})), identify(None, json!({"name": "Second", "email": "k@x.com"}))],
+        vec![
+            identify(Some("k1"), json!({"name": "First"})),
+            identify(None, json!({"name": "Second", "email": "k@x.com"})),
+        ],
         |s| zendesk.answer(s),
     );
     let names: Vec<Value> = zendesk.jobs.iter().map(|(_, items)| items[0]["name"].clone()).collect();
@@ -277,7 +297,10 @@ fn seed_rules_hold_in_a_batch() {
         vec![
             identify(None, json!({"name": "Twice", "email": "twice@x.com"})),
             identify(Some("noname"), json!({"email": "nn@x.com"})),
-            identify(Some("leaver"), json!({"name": "Leaver", "role": "admin", "company": {"id": "acme", "remove": true}})),
+            identify(
+                Some("leaver"),
+                json!({"name": "Leaver", "role": "admin", "company": {"id": "acme", "remove": true}}),
+            ),
             json!({"type": "track", "userId": "leaver", "event": "Not Enabled"}),
             json!({"type": "group", "groupId": "g"}),
         ],
@@ -286,7 +309,11 @@ fn seed_rules_hold_in_a_batch() {
     assert_eq!(
         messages(&run),
         vec![
-            (Status::Skipped, Code::AmbiguousUser, "2 Zendesk users have the email twice@x.com; nothing was updated".into()),
+            (
+                Status::Skipped,
+                Code::AmbiguousUser,
+                "2 Zendesk users have the email twice@x.com; nothing was updated".into()
+            ),
             (Status::Invalid, Code::MissingName, run.outcomes[1].message.clone()),
             (Status::Delivered, Code::Delivered, "user 40 updated; removed from organization 900".into()),
             (Status::Skipped, Code::EventNotEnabled, "`Not Enabled` is not in the `events` setting".into()),
@@ -405,7 +432,12 @@ fn bulk_import_refused_falls_back_to_single_writes_remembered_and_said_once() {
     let writes: Vec<String> = run.sent.iter().filter(|s| s.method != Method::Get).map(|s| s.path.clone()).collect();
     assert_eq!(
         writes,
-        vec!["/users/update_many", "/users/create_or_update_many", "/users/create_or_update", "/users/create_or_update"]
+        vec![
+            "/users/update_many",
+            "/users/create_or_update_many",
+            "/users/create_or_update",
+            "/users/create_or_update"
+        ]
     );
     assert_eq!(run.notices.len(), 1);
     assert!(run.notices[0].starts_with("Zendesk refused /users/create_or_update_many (403: bulk import is off"));
@@ -417,9 +449,11 @@ fn bulk_import_refused_falls_back_to_single_writes_remembered_and_said_once() {
     assert_eq!(run.outcomes[1].message, "user 701 created");
 
     // Remembered: the next batch goes straight to single writes, and says nothing again.
-    let run = run_batch(&d, vec![identify(Some("c"), json!({"name": "C"})), identify(Some("e"), json!({"name": "E"}))], |s| {
-        zendesk.answer(s)
-    });
+    let run = run_batch(
+        &d,
+        vec![identify(Some("c"), json!({"name": "C"})), identify(Some("e"), json!({"name": "E"}))],
+        |s| zendesk.answer(s),
+    );
     let writes: Vec<String> = run.sent.iter().filter(|s| s.method != Method::Get).map(|s| s.path.clone()).collect();
     assert_eq!(writes, vec!["/users/create_or_update", "/users/create_or_update"]);
     assert!(run.notices.is_empty());
@@ -428,7 +462,9 @@ fn bulk_import_refused_falls_back_to_single_writes_remembered_and_said_once() {
 
 fn membership_exists(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value> {
     if path == "/organization_memberships/create_many" {
-        return vec![json!({"index": 0, "status": "Failed", "success": false, "error": "DuplicateValue", "details": "User is already a member of this organization"})];
+        return vec![
+            json!({"index": 0, "status": "Failed", "success": false, "error": "DuplicateValue", "details": "User is already a member of this organization"}),
+        ];
     }
     default_results(path, items, next_id)
 }
@@ -460,7 +496,10 @@ fn groups_write_organizations_in_jobs_then_memberships_and_an_existing_membershi
     assert_eq!(
         jobs,
         vec![
-            ("/organizations/update_many".into(), vec![json!({"id": 900, "external_id": "known", "name": "Known Inc"})]),
+            (
+                "/organizations/update_many".into(),
+                vec![json!({"id": 900, "external_id": "known", "name": "Known Inc"})]
+            ),
             ("/organizations/create_many".into(), vec![json!({"external_id": "fresh", "name": "fresh"})]),
             ("/organization_memberships/create_many".into(), vec![json!({"user_id": 10, "organization_id": 900})]),
         ]
@@ -479,9 +518,7 @@ fn groups_write_organizations_in_jobs_then_memberships_and_an_existing_membershi
     zendesk.users_by_external_id.insert("u2".into(), 11);
     let run = run_batch(
         &d,
-        vec![
-            json!({"type": "group", "userId": "u2", "groupId": "known", "traits": {"name": "Known Inc"}}),
-        ],
+        vec![json!({"type": "group", "userId": "u2", "groupId": "known", "traits": {"name": "Known Inc"}})],
         |s| zendesk.answer(s),
     );
     assert_eq!(run.outcomes[0].message, "organization 900 unchanged; user 11 added to it");
@@ -550,7 +587,13 @@ fn a_new_groupid_adopts_the_organization_that_has_its_name_and_no_external_id() 
         ],
         |s| zendesk.answer(s),
     );
-    assert_eq!(zendesk.jobs, vec![("/organizations/update_many".to_string(), vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})])]);
+    assert_eq!(
+        zendesk.jobs,
+        vec![(
+            "/organizations/update_many".to_string(),
+            vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})]
+        )]
+    );
     assert_eq!(run.outcomes[0].message, "organization 910 updated");
     assert!(run.outcomes[0].warnings.iter().any(|w| w.contains("was adopted for groupId `ini`")));
     assert_eq!(run.outcomes[1].code, Code::OrganizationNameTaken);
@@ -594,7 +637,8 @@ fn groups_for_one_organization_share_one_write_merged_in_order_and_each_gets_its
         zendesk.users_by_external_id.insert(user.into(), id);
     }
     zendesk.organizations_by_external_id.insert("hot".into(), 900);
-    let group = |user: &str, traits: Value| json!({"type": "group", "userId": user, "groupId": "hot", "traits": traits});
+    let group =
+        |user: &str, traits: Value| json!({"type": "group", "userId": user, "groupId": "hot", "traits": traits});
     let run = run_batch(
         &d,
         vec![
@@ -607,7 +651,10 @@ fn groups_for_one_organization_share_one_write_merged_in_order_and_each_gets_its
     assert_eq!(
         zendesk.jobs,
         vec![
-            ("/organizations/update_many".to_string(), vec![json!({"id": 900, "external_id": "hot", "name": "Hot Inc", "tags": ["a"]})]),
+            (
+                "/organizations/update_many".to_string(),
+                vec![json!({"id": 900, "external_id": "hot", "name": "Hot Inc", "tags": ["a"]})]
+            ),
             (
                 "/organization_memberships/create_many".to_string(),
                 vec![
@@ -643,7 +690,12 @@ fn an_exact_repeat_in_the_same_batch_ends_as_its_first_without_a_round_of_its_ow
     let first = identify(Some("a"), json!({"name": "A"}));
     let run = run_batch(
         &d,
-        vec![first.clone(), identify(Some("b"), json!({"name": "B"})), first.clone(), identify(Some("a"), json!({"name": "A2"}))],
+        vec![
+            first.clone(),
+            identify(Some("b"), json!({"name": "B"})),
+            first.clone(),
+            identify(Some("a"), json!({"name": "A2"})),
+        ],
         |s| zendesk.answer(s),
     );
     assert_eq!(zendesk.jobs.iter().map(|(_, items)| items.len()).collect::<Vec<_>>(), vec![2, 1], "A and B, then A2");

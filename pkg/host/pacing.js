@@ -13,6 +13,8 @@
 //   send `Zendesk-RateLimit-create-update-user` on every write; reading it as the account's budget
 //   would stall every lookup and event for up to a minute after each user write. So such a budget
 //   only holds back later requests to the same endpoint (method and path), and only once it is spent.
+// - Sunshine events (`/users/{id}/events`, `/user_profiles/events`) have a budget of their own: their
+//   answers' headers and account-wide 429s pace only event requests, and the account's only the rest.
 // - A 429 pauses what it limits: the whole account when the answer's account headers say the account
 //   budget is spent, or when it carries no sign of a narrower limit (no rate-limit header at all);
 //   otherwise (an endpoint header, account headers with budget left, or Update Organization's
@@ -107,6 +109,17 @@ function isEndpointThrottleBody(body) {
   }
 }
 
+function newScope() {
+  return { budget: null, lastSlot: -Infinity, pausedUntil: 0 };
+}
+
+const EVENTS = /\/api\/v2\/(users\/[^/]+|user_profiles)\/events(\.json)?$/;
+
+/** Sunshine events (`/users/{id}/events`, `/user_profiles/events`) are paced on a budget of their own. */
+export function scopeOf(request) {
+  return EVENTS.test(new URL(request.url).pathname) ? "events" : "account";
+}
+
 export class Pacer {
   /**
    * @param {{now: () => number, sleep: (ms: number) => Promise<void>}} clock  sleep rejects when the host stops
@@ -115,9 +128,9 @@ export class Pacer {
     this.singleUserWriteIntervalMs = singleUserWriteIntervalMs;
     this.now = now;
     this.sleep = sleep;
-    this.budget = null; // {limit, remaining, resetAt}
-    this.lastSlot = -Infinity; // when the last paced request went out
-    this.pausedUntil = 0; // account-wide pause after a 429
+    // The account's budget, and Sunshine events' (a budget of their own: Zendesk's rate-limit page):
+    // each {budget: {limit, remaining, resetAt}, lastSlot (the last paced request), pausedUntil (a 429)}.
+    this.scopes = { account: newScope(), events: newScope() };
     this.endpointPausedUntil = new Map(); // endpointOf(request) -> time, after an endpoint's 429
     this.targetBudgets = new Map(); // targetOf(request) -> {name: {remaining, resetAt}} from Zendesk-RateLimit-* headers
     this.singleWriteSignalled = false;
@@ -129,10 +142,11 @@ export class Pacer {
   /** Waits until `request` may go out, and counts it against the budget. */
   async before(request) {
     const single = isSingleUserWrite(request);
+    const scope = this.scopes[scopeOf(request)];
     for (;;) {
       const now = this.now();
       const pause = Math.max(
-        this.pausedUntil,
+        scope.pausedUntil,
         this.endpointPausedUntil.get(endpointOf(request)) ?? 0,
         this.#spentUntil(request, now),
         single && this.singleWriteSignalled ? this.singleWritePausedUntil : 0,
@@ -142,24 +156,24 @@ export class Pacer {
         continue;
       }
       let slot = now;
-      const budget = this.budget;
+      const budget = scope.budget;
       if (budget) {
-        if (budget.resetAt <= now) this.budget = null;
+        if (budget.resetAt <= now) scope.budget = null;
         else if (budget.remaining <= 0) slot = budget.resetAt;
         else if (budget.remaining <= lowWater(budget.limit)) {
-          slot = Math.max(now, this.lastSlot + (budget.resetAt - now) / budget.remaining);
+          slot = Math.max(now, scope.lastSlot + (budget.resetAt - now) / budget.remaining);
         }
-        if (this.budget) budget.remaining -= 1;
+        if (scope.budget) budget.remaining -= 1;
       }
       if (single && this.singleWriteSignalled) {
         slot = Math.max(slot, this.nextSingleWrite);
         this.nextSingleWrite = slot + this.singleUserWriteIntervalMs;
       }
-      if (slot > this.lastSlot) this.lastSlot = slot;
+      if (slot > scope.lastSlot) scope.lastSlot = slot;
       if (slot > now) await this.#wait(slot - now);
       // A 429 may have arrived while this request waited for its slot.
       const after = this.now();
-      if (this.pausedUntil <= after && (this.endpointPausedUntil.get(endpointOf(request)) ?? 0) <= after) return;
+      if (scope.pausedUntil <= after && (this.endpointPausedUntil.get(endpointOf(request)) ?? 0) <= after) return;
     }
   }
 
@@ -191,7 +205,7 @@ export class Pacer {
     const budget = readBudget(answer.headers);
     if (!budget) return;
     const resetMs = budget.resetMs ?? WINDOW_MS;
-    this.budget = { limit: budget.limit, remaining: budget.remaining, resetAt: now + resetMs };
+    this.scopes[scopeOf(request)].budget = { limit: budget.limit, remaining: budget.remaining, resetAt: now + resetMs };
   }
 
   /** A 429 said to wait `delayMs`. */
@@ -207,7 +221,9 @@ export class Pacer {
     }
     const narrower = budget !== null || Object.keys(readEndpointBudgets(answer.headers)).length > 0 || isEndpointThrottleBody(answer.body);
     if (accountSpent || !narrower) {
-      this.pausedUntil = Math.max(this.pausedUntil, until);
+      // A spent budget pauses its own scope (the account's, or events'); a 429 that says nothing pauses both.
+      const scopes = accountSpent ? [this.scopes[scopeOf(request)]] : Object.values(this.scopes);
+      for (const scope of scopes) scope.pausedUntil = Math.max(scope.pausedUntil, until);
       return;
     }
     const endpoint = endpointOf(request);

@@ -204,7 +204,12 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
                 // The same identify again, with nothing about this user in between: it ends as the
                 // first one does, with no round of its own (analytics.js repeats identify on page loads).
                 let settings = &flow.settings;
-                let plan = user_plan(traits, event.user_id.as_deref(), settings.verified, settings.remove_users_from_organizations);
+                let plan = user_plan(
+                    traits,
+                    event.user_id.as_deref(),
+                    settings.verified,
+                    settings.remove_users_from_organizations,
+                );
                 if let Some(written) = plan.ok().and_then(|plan| user_digest(&plan, event.user_id.as_deref())) {
                     let untouched = |at: usize| keys.iter().all(|k| last_round.get(k).is_none_or(|(r, _)| *r <= at));
                     match last_identify.get(&written.key) {
@@ -285,7 +290,10 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
             Code::Delivered | Code::Unchanged => {
                 let mut same = Outcome::new(
                     Code::Unchanged,
-                    format!("user unchanged: the same write as event {first} of this batch ({}); nothing more was sent", outcome.message),
+                    format!(
+                        "user unchanged: the same write as event {first} of this batch ({}); nothing more was sent",
+                        outcome.message
+                    ),
                 );
                 same.mapping = outcome.mapping;
                 same
@@ -480,8 +488,7 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
             write_all(flow, &mut users, &mut organizations).await;
             None
         });
-        let joins: Task<'_, Option<Joins>> =
-            Box::pin(async move { Some(add_memberships(flow, early).await) });
+        let joins: Task<'_, Option<Joins>> = Box::pin(async move { Some(add_memberships(flow, early).await) });
         join_all(vec![writes, joins]).await.into_iter().flatten().next()
     };
     if let Some(joined) = joined {
@@ -605,9 +612,11 @@ impl Flow {
         for (list, body) in join_all(reads).await {
             let mut by_id: HashMap<String, Vec<u64>> = HashMap::new();
             let read = body.and_then(|body| {
-                let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
+                let list =
+                    body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
                 for organization in list {
-                    let id = organization.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))?;
+                    let id =
+                        organization.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))?;
                     if let Some(external_id) = organization.get("external_id").and_then(Value::as_str) {
                         by_id.entry(external_id.to_ascii_lowercase()).or_default().push(id);
                     }
@@ -657,7 +666,13 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
             .filter(|id| cached_organization(id).is_none()),
     );
     let reads: Vec<Task<'_, Found>> = vec![
-        Box::pin(async move { if wanted.is_empty() { Found::new() } else { flow.users_by_external_ids(wanted).await } }),
+        Box::pin(async move {
+            if wanted.is_empty() {
+                Found::new()
+            } else {
+                flow.users_by_external_ids(wanted).await
+            }
+        }),
         Box::pin(async move {
             if organizations_wanted.is_empty() {
                 Found::new()
@@ -824,9 +839,10 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
                         }
                         user.leaving = Some(org);
                     }
-                    None => user.plan.report.warn(format!(
-                        "no Zendesk organization has external_id {company_id}: no membership to remove"
-                    )),
+                    None => user
+                        .plan
+                        .report
+                        .warn(format!("no Zendesk organization has external_id {company_id}: no membership to remove")),
                 }
             }
         }
@@ -876,7 +892,13 @@ fn job_specs(bulk: Bulk, items: Items) -> Vec<(JobSpec, Vec<usize>)> {
         });
         let slot = slot.unwrap_or_else(|| {
             jobs.push((
-                JobSpec { path: bulk.path(), update: bulk.update(), wrapper: bulk.wrapper(), items: Vec::new(), keys: Vec::new() },
+                JobSpec {
+                    path: bulk.path(),
+                    update: bulk.update(),
+                    wrapper: bulk.wrapper(),
+                    items: Vec::new(),
+                    keys: Vec::new(),
+                },
                 Vec::new(),
             ));
             jobs.len() - 1
@@ -895,15 +917,11 @@ enum Owner {
 }
 
 async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [OrganizationWrite]) {
-    let mut by_bulk: Vec<(Bulk, Items)> = [
-        Bulk::UpdateUsers,
-        Bulk::UpsertUsers,
-        Bulk::UpdateOrganizations,
-        Bulk::CreateOrganizations,
-    ]
-    .into_iter()
-    .map(|b| (b, Vec::new()))
-    .collect();
+    let mut by_bulk: Vec<(Bulk, Items)> =
+        [Bulk::UpdateUsers, Bulk::UpsertUsers, Bulk::UpdateOrganizations, Bulk::CreateOrganizations]
+            .into_iter()
+            .map(|b| (b, Vec::new()))
+            .collect();
     for (n, user) in users.iter().enumerate().filter(|(_, u)| u.end.is_none()) {
         let (bulk, item) = user_item(n, user);
         if let Some((_, list)) = by_bulk.iter_mut().find(|(b, _)| *b == bulk) {
@@ -986,7 +1004,8 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
 /// A user's job item: `update_many` with its id when known, else `create_or_update_many`.
 fn user_item(n: usize, user: &UserWrite) -> (Bulk, (usize, Value, ItemKey)) {
     let mut body = user.plan.attributes.clone();
-    let key = ItemKey { id: user.id, external_id: user.user_id.clone(), email: user.plan.email.clone(), membership: None };
+    let key =
+        ItemKey { id: user.id, external_id: user.user_id.clone(), email: user.plan.email.clone(), membership: None };
     let bulk = match user.id {
         Some(id) => {
             body.insert("id".into(), json!(id));
@@ -1014,10 +1033,8 @@ async fn write_wave(
             continue;
         }
         for (spec, members) in job_specs(bulk, items) {
-            let events = members
-                .iter()
-                .map(|n| if is_user { users[*n].index } else { organizations[*n].index })
-                .collect();
+            let events =
+                members.iter().map(|n| if is_user { users[*n].index } else { organizations[*n].index }).collect();
             flow.jobs.borrow_mut().push(JobReport { path: bulk.path(), events });
             owners.push((bulk, members.into_iter().map(owner).collect()));
             specs.push(spec);
@@ -1052,7 +1069,10 @@ async fn write_wave(
                 users,
                 organizations,
                 &owner,
-                format!("Zendesk's {} job returned no result for this event; re-reading showed it was written", bulk.path()),
+                format!(
+                    "Zendesk's {} job returned no result for this event; re-reading showed it was written",
+                    bulk.path()
+                ),
             );
         }
         settle(flow, users, organizations, &owner, result);
@@ -1079,7 +1099,13 @@ fn warn(users: &mut [UserWrite], organizations: &mut [OrganizationWrite], owner:
 }
 
 /// Records an item's result on its owner.
-fn settle(flow: &Flow, users: &mut [UserWrite], organizations: &mut [OrganizationWrite], owner: &Owner, result: ItemResult) {
+fn settle(
+    flow: &Flow,
+    users: &mut [UserWrite],
+    organizations: &mut [OrganizationWrite],
+    owner: &Owner,
+    result: ItemResult,
+) {
     match owner {
         Owner::User(n) => {
             let user = &mut users[*n];
@@ -1093,8 +1119,10 @@ fn settle(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Organizatio
                     None => user.end = Some(unreadable("results.id")),
                 },
                 ItemResult::Failed { detail } => {
-                    user.end =
-                        Some(Outcome::new(Code::ZendeskRejected, format!("Zendesk's job rejected this user: {detail}")));
+                    user.end = Some(Outcome::new(
+                        Code::ZendeskRejected,
+                        format!("Zendesk's job rejected this user: {detail}"),
+                    ));
                     user.rejected = Some(detail);
                 }
                 ItemResult::JobFailed(outcome) => user.end = Some(outcome),
@@ -1192,9 +1220,11 @@ async fn single_write(flow: &Flow, bulk: Bulk, mut body: Value) -> ItemResult {
                 "creating or updating the organization",
             )
         }
-        Bulk::Memberships => {
-            (flow.api.post("/organization_memberships", &json!({"organization_membership": body})), "organization_membership", "adding the user to the organization")
-        }
+        Bulk::Memberships => (
+            flow.api.post("/organization_memberships", &json!({"organization_membership": body})),
+            "organization_membership",
+            "adding the user to the organization",
+        ),
     };
     let response = flow.exchange.send(request).await;
     if bulk == Bulk::Memberships
@@ -1361,7 +1391,9 @@ async fn removals(flow: &Flow, users: &mut [UserWrite]) {
                 }
                 user.message.push_str(&format!("; removed from organization {org}"));
             }
-            404 => user.plan.report.warn(format!("user {id} was not a member of organization {org}: nothing to remove")),
+            404 => {
+                user.plan.report.warn(format!("user {id} was not a member of organization {org}: nothing to remove"))
+            }
             _ => user.end = Some(response.failure(&format!("removing user {id} from organization {org}"))),
         }
     }

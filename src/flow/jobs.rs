@@ -62,8 +62,13 @@ pub struct JobSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ItemResult {
-    Succeeded { id: Option<u64>, created: bool },
-    Failed { detail: String },
+    Succeeded {
+        id: Option<u64>,
+        created: bool,
+    },
+    Failed {
+        detail: String,
+    },
     /// No result could be attributed to this item: the caller re-reads it.
     Unattributed,
     /// The whole job (or its submission) failed: this outcome for every item in it.
@@ -190,7 +195,10 @@ impl Flow {
                             let why = if job.misses >= MAX_MISSES { "no longer knows" } else { "has not finished" };
                             let failure = Outcome::new(
                                 Code::ZendeskUnavailable,
-                                format!("Zendesk {why} background job {} ({}); its result is unknown", job.id, spec.path),
+                                format!(
+                                    "Zendesk {why} background job {} ({}); its result is unknown",
+                                    job.id, spec.path
+                                ),
                             )
                             .retryable(true);
                             results[job.spec] = Some(vec![ItemResult::JobFailed(failure); spec.items.len()]);
@@ -223,14 +231,18 @@ impl Flow {
             return Err(match spec.path {
                 "/users/create_or_update_many" => ItemResult::Refused,
                 "/users/update_many" => ItemResult::JobFailed(response.failure(&format!("submitting {}", spec.path))),
-                _ => ItemResult::JobFailed(super::group::needs_administrator(&response, &format!("submitting {}", spec.path))),
+                _ => ItemResult::JobFailed(super::group::needs_administrator(
+                    &response,
+                    &format!("submitting {}", spec.path),
+                )),
             });
         }
         let body = super::zendesk::expect_json(&response, &format!("submitting {}", spec.path))
             .map_err(ItemResult::JobFailed)?;
-        body.get("job_status").and_then(|s| s.get("id")).and_then(id_text).ok_or_else(|| {
-            ItemResult::JobFailed(super::zendesk::unreadable("job_status.id"))
-        })
+        body.get("job_status")
+            .and_then(|s| s.get("id"))
+            .and_then(id_text)
+            .ok_or_else(|| ItemResult::JobFailed(super::zendesk::unreadable("job_status.id")))
     }
 }
 
@@ -254,10 +266,11 @@ fn attribute(spec: &JobSpec, result: &Value) -> Option<usize> {
     let id = if spec.update { result.get("id").and_then(Value::as_u64) } else { None };
     let external_id = result.get("external_id").and_then(Value::as_str);
     let email = result.get("email").and_then(Value::as_str);
-    let membership = match (result.get("user_id").and_then(Value::as_u64), result.get("organization_id").and_then(Value::as_u64)) {
-        (Some(user), Some(organization)) => Some((user, organization)),
-        _ => None,
-    };
+    let membership =
+        match (result.get("user_id").and_then(Value::as_u64), result.get("organization_id").and_then(Value::as_u64)) {
+            (Some(user), Some(organization)) => Some((user, organization)),
+            _ => None,
+        };
     let index = result.get("index").and_then(Value::as_u64);
     let mut found = None;
     for (i, key) in spec.keys.iter().enumerate() {
@@ -271,7 +284,11 @@ fn attribute(spec: &JobSpec, result: &Value) -> Option<usize> {
             }
         };
         let consistent = check(key.id.is_some(), id.is_some(), key.id == id)
-            && check(key.external_id.is_some(), external_id.is_some(), text_eq(key.external_id.as_deref(), external_id))
+            && check(
+                key.external_id.is_some(),
+                external_id.is_some(),
+                text_eq(key.external_id.as_deref(), external_id),
+            )
             && check(key.email.is_some(), email.is_some(), text_eq(key.email.as_deref(), email))
             && check(key.membership.is_some(), membership.is_some(), key.membership == membership)
             && check(true, index.is_some(), index == Some(i as u64));
@@ -325,7 +342,10 @@ fn correlate(spec: &JobSpec, list: &[Value]) -> Vec<ItemResult> {
                     ItemResult::Failed { detail: detail(result) }
                 } else {
                     let created = result.get("action").and_then(Value::as_str) == Some("create")
-                        || result.get("status").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("created"));
+                        || result
+                            .get("status")
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| s.eq_ignore_ascii_case("created"));
                     ItemResult::Succeeded { id: result.get("id").and_then(Value::as_u64), created }
                 };
             }
@@ -373,7 +393,10 @@ mod tests {
     #[test]
     fn polls_back_off_after_ten_seconds() {
         let delays: Vec<u32> = (0..16).map(poll_delay).collect();
-        assert_eq!(delays, [500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(
+            delays,
+            [500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 8000, 8000]
+        );
     }
 
     #[test]
@@ -382,7 +405,10 @@ mod tests {
         let results = [json!({"id": 2, "status": "Updated", "success": true}), json!({"id": 1, "status": "Updated"})];
         assert_eq!(
             correlate(&s, &results),
-            vec![ItemResult::Succeeded { id: Some(1), created: false }, ItemResult::Succeeded { id: Some(2), created: false }]
+            vec![
+                ItemResult::Succeeded { id: Some(1), created: false },
+                ItemResult::Succeeded { id: Some(2), created: false }
+            ]
         );
     }
 
@@ -411,7 +437,8 @@ mod tests {
     #[test]
     fn two_results_for_one_item_are_trusted_for_neither() {
         let s = spec(false, vec![key(None, "a")]);
-        let results = [json!({"index": 0, "id": 7, "status": "Created"}), json!({"index": 0, "id": 8, "status": "Created"})];
+        let results =
+            [json!({"index": 0, "id": 7, "status": "Created"}), json!({"index": 0, "id": 8, "status": "Created"})];
         assert_eq!(correlate(&s, &results), vec![ItemResult::Unattributed]);
     }
 }

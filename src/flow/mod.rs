@@ -4,9 +4,9 @@
 
 mod batch;
 mod fields;
-mod jobs;
 mod group;
 mod identify;
+mod jobs;
 mod tasks;
 mod track;
 mod unchanged;

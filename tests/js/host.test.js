@@ -355,6 +355,18 @@ describe("pacing", () => {
     assert.deepEqual(clock.sleeps, []);
   });
 
+  test("Sunshine events are paced on their own budget: a spent events budget holds back events only", async () => {
+    const { clock, destination } = await setup((call) =>
+      call.url.endsWith("/events") ? { status: 202, headers: { "X-Rate-Limit": "1000", "X-Rate-Limit-Remaining": "0" }, body: "{}" } : { status: 200, headers: { "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "600" }, body: "{}" },
+    );
+    const event = (n) => ({ userId: `e${n}`, method: "POST", path: `/api/v2/users/${n}/events`, body: "{}" });
+    await destination.deliver(event(1));
+    await destination.deliver({ userId: "r1" }); // a lookup: the account's budget has room
+    assert.deepEqual(clock.sleeps, []);
+    await destination.deliver(event(2)); // the events budget is spent: wait for its window
+    assert.deepEqual(clock.sleeps, [60_000]);
+  });
+
   test("a 429 from one endpoint (Update Organization) pauses that endpoint, not the account", async () => {
     let throttled = 0;
     const { clock, destination, fetch } = await setup((call) => {

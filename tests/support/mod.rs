@@ -122,7 +122,11 @@ pub struct BatchRun {
 }
 
 /// Runs a batch: every request is answered by `answer(sent)`, first handed out first answered.
-pub fn run_batch(destination: &Destination, events: Vec<Value>, mut answer: impl FnMut(&Sent) -> (u16, Value)) -> BatchRun {
+pub fn run_batch(
+    destination: &Destination,
+    events: Vec<Value>,
+    mut answer: impl FnMut(&Sent) -> (u16, Value),
+) -> BatchRun {
     use std::collections::VecDeque;
     use zendesk_destination::BatchStep;
     let mut batch = destination.begin_batch(events, NOW);
