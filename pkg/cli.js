@@ -203,6 +203,8 @@ async function destinationFor(settings, options) {
 
 const FAILING = new Set(["failed", "invalid"]);
 const DEFAULT_BATCH_SIZE = 500;
+/** Batches in delivery at once, as deliverAll does: the next plans while the last one's jobs run. */
+const BATCHES_AT_ONCE = 2;
 /** A batch still gathering goes when the input pauses this long (stdin that trickles events). */
 const INPUT_PAUSE_MS = 20;
 
@@ -345,16 +347,24 @@ async function runSend({ values, positionals }, io) {
   // (deliverAll keeps the order rules across batches).
   let gathered = [];
   let idle = null;
+  const turns = new Limiter(BATCHES_AT_ONCE);
   const flush = () => {
     clearTimeout(idle);
     idle = null;
     const group = gathered;
     gathered = [];
     if (group.length === 0) return;
-    const task = destination.deliverAll(
-      group.map(({ item }) => item.json),
-      { concurrency, batchSize: group.length, onOutcome: (outcome, i) => finish(group[i].item, group[i].at, outcome) },
-    );
+    const task = (async () => {
+      const release = await turns.acquire();
+      try {
+        await destination.deliverAll(
+          group.map(({ item }) => item.json),
+          { concurrency, batchSize: group.length, onOutcome: (outcome, i) => finish(group[i].item, group[i].at, outcome) },
+        );
+      } finally {
+        release();
+      }
+    })();
     inFlight.add(task);
     task.finally(() => inFlight.delete(task));
   };
@@ -395,6 +405,7 @@ async function runSend({ values, positionals }, io) {
     flush();
     progress.inputEnded(index);
   } finally {
+    flush(); // the events read before an unreadable one (or the end) are delivered too
     await Promise.allSettled([...inFlight]);
     io.offSignal?.(onSignal);
     progress.done();

@@ -363,7 +363,7 @@ export class ZendeskDestination {
     }
     const requests = [];
     let jobs = [];
-    const outcomes = await this.#converseBatch(list, destination, new Limiter(1), async (request) => {
+    const outcomes = await this.#converseBatch(list, async () => destination, new Limiter(1), async (request) => {
       const response = await simulator.handle({ ...request, headers: { ...request.headers } });
       const answer = { status: response.status, headers: { ...(response.headers ?? {}) }, body: response.body ?? "" };
       requests.push({ request: redactRequest(request), response: answer });
@@ -488,7 +488,7 @@ export class ZendeskDestination {
         return cancelled();
       }
       try {
-        const outcomes = await this.#converseBatch(events, this.#destination, limiter, (request, context) => this.#perform(request, context));
+        const outcomes = await this.#converseBatch(events, () => this.#liveDestination(), limiter, (request, context) => this.#perform(request, context));
         return outcomes.map((outcome) => this.#count(outcome));
       } finally {
         turn?.();
@@ -505,7 +505,7 @@ export class ZendeskDestination {
    * Runs one engine batch conversation: starts each request the engine hands out (after its `delayMs`,
    * within `limiter`), answers the engine as each one finishes, in whatever order they finish.
    */
-  async #converseBatch(events, destination, limiter, perform, { onDone = null, waits = true } = {}) {
+  async #converseBatch(events, destinationFor, limiter, perform, { onDone = null, waits = true } = {}) {
     const refused = new Map(); // index -> outcome for events that cannot become JSON
     const texts = events.map((event, index) => {
       if (typeof event === "string") return event;
@@ -517,14 +517,27 @@ export class ZendeskDestination {
       }
     });
     const context = { warnings: [], sent: 0 };
+    // A request the host itself ended (a redirect, an oversize answer) reaches the engine as "no answer"
+    // carrying a token; the outcomes that name the token get the host's code and message.
+    const hostFailures = [];
     const finished = []; // {id, answer} in the order requests finish
     let wake = null;
     const delayScale = this.#pollDelayScale;
+    let destination = null;
     let batch;
     let inFlight = 0;
+    const engine = (call) => {
+      if (this.#failed.has(destination)) throw new EngineFailure("the engine failed on another event and was replaced", null);
+      try {
+        return call();
+      } catch (error) {
+        throw new EngineFailure(error, destination);
+      }
+    };
     try {
-      batch = destination.beginBatch(texts, this.#now());
-      let step = batch.step();
+      destination = await destinationFor();
+      batch = engine(() => destination.beginBatch(texts, this.#now()));
+      let step = engine(() => batch.step());
       while (step.kind === "requests") {
         for (const { id, request, delayMs } of step.requests) {
           inFlight++;
@@ -545,7 +558,11 @@ export class ZendeskDestination {
                 release();
               }
             } catch (error) {
-              answer = { error };
+              if (error instanceof HostFailure) {
+                const token = `host-failure-${hostFailures.length}`;
+                hostFailures.push({ token, error });
+                answer = { answer: { status: 0, error: token } };
+              } else answer = { error };
             }
             finished.push({ id, ...answer });
             wake?.();
@@ -557,25 +574,38 @@ export class ZendeskDestination {
         const next = finished.shift();
         inFlight--;
         if (next.error) throw next.error;
-        step = batch.respond(next.id, next.answer);
+        step = engine(() => batch.respond(next.id, next.answer));
       }
       for (const notice of step.notices ?? []) this.#log({ type: "notice", message: notice });
       onDone?.(step);
       return (step.outcomes ?? []).map((outcome, index) => {
         if (refused.has(index)) return refused.get(index);
-        const copy = { ...outcome };
+        const failure = hostFailures.find(({ token }) => String(outcome.message).includes(token));
+        const copy = failure ? hostOutcome(failure.error.code, `${failure.error.message}.`, { retryable: failure.error.retryable, warnings: outcome.warnings ?? [] }) : { ...outcome };
         if (context.warnings.length) copy.warnings = [...(copy.warnings ?? []), ...context.warnings.map((w) => `a request of this batch: ${w}`)];
         return copy;
       });
     } catch (error) {
+      const landed = context.sent > 0 ? ` ${context.sent} request(s) of its batch had been sent and may have landed.` : "";
       if (error instanceof Cancelled || this.#stopping.aborted) {
-        const landed = context.sent > 0 ? ` ${context.sent} request(s) of its batch had been sent and may have landed.` : "";
         return events.map(() => hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`));
       }
+      if (error instanceof HostFailure) return events.map(() => hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable }));
+      if (error instanceof EngineFailure && error.instance === null) {
+        return events.map(() => hostOutcome("internal_error", `the engine failed on another event and was replaced while this batch was in progress; retry it.${landed}`));
+      }
       this.#log({ type: "engine_error", message: String(error?.message ?? error) });
-      return events.map(() => hostOutcome("internal_error", `the engine failed on this batch: ${error?.message ?? String(error)}`, { retryable: false }));
+      if (error instanceof EngineFailure) this.#engineFailed(error.instance);
+      return events.map(() => hostOutcome("internal_error", `the engine failed on this batch: ${error?.message ?? String(error)}.${landed}`, { retryable: false }));
     } finally {
-      batch?.free?.();
+      // A failed instance is never called again, not even to free (that would throw, too).
+      if (batch && !this.#failed.has(destination)) {
+        try {
+          batch.free?.();
+        } catch {
+          // freeing is best effort; the outcomes stand
+        }
+      }
     }
   }
 

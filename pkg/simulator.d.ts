@@ -112,8 +112,6 @@ export interface SimulatorOptions {
   jobDurationMs?: number;
   /** Simulated ms each item adds to a job's duration. Default 0. */
   jobItemMs?: number;
-  /** Update Organization: 5 updates per minute per organization (429 TooManyRequests). Default false. */
-  organizationUpdateLimit?: boolean;
   /** Sunshine events' own requests-per-minute budget (counted apart from rateLimitPerMinute). Default none. */
   eventsRateLimitPerMinute?: number;
   /** Unfinished bulk jobs allowed before 429 TooManyJobs. Default 30. */

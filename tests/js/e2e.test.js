@@ -189,7 +189,8 @@ describe("plan matches send", () => {
       const events = file("proxy-plan.json", JSON.stringify(SEED_EVENTS));
       const planned = await run(["plan", "--settings", settings, events]);
       assert.equal(server.simulator.log().length, 0, "plan sends nothing");
-      const sent = await run(["send", "--settings", settings, "--concurrency", "1", events]);
+      // plan shows one conversation per event: what send does with --no-batch.
+      const sent = await run(["send", "--settings", settings, "--concurrency", "1", "--no-batch", events]);
       assert.ok(sent.lines.some((line) => line.status === "delivered"));
       assert.deepEqual(
         planned.lines.map(({ requests, ...line }) => line),
