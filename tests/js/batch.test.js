@@ -120,3 +120,19 @@ test("a failed job item fails only its own event, with Zendesk's detail", async 
   assert.equal(sim.state().users.find((u) => u.external_id === "b").name, "B2");
   await destination.close();
 });
+
+test("a job that fails whole is submitted again; Zendesk's 30-job limit (429 TooManyJobs) is waited out", async () => {
+  const sim = createSimulator({ maxUnfinishedJobs: 1, timeScale: 100 });
+  sim.failNextJobs(1);
+  const destination = await createDestination(SETTINGS, { fetch: sim.fetch, pacing: { engineDelayScale: 0.01 } });
+  const events = Array.from({ length: 250 }, (_, i) => ({ type: "identify", userId: `u${i}`, traits: { name: `U${i}` } }));
+  const outcomes = await destination.deliverAll(events);
+  await destination.close();
+  assert.deepEqual([...new Set(outcomes.map((o) => o.code))], ["delivered"]);
+  assert.equal(sim.state().users.length, 250);
+  const jobs = sim.state().jobStatuses;
+  assert.equal(jobs.filter((j) => j.status === "failed").length, 1, "one job failed whole");
+  assert.equal(jobs.filter((j) => j.status === "completed").length, 3, "three jobs of ≤100 users, the failed one submitted again");
+  const tooMany = sim.log().filter((e) => e.status === 429 && e.path.endsWith("_many"));
+  assert.ok(tooMany.length > 0, "the second and third jobs met TooManyJobs and waited");
+});
