@@ -149,3 +149,34 @@ fn bad_responses_from_the_host_end_the_conversation_cleanly() {
         assert!(text(&outcome, "message").contains("the host passed an unreadable response"));
     }
 }
+
+#[wasm_bindgen_test]
+fn a_batch_hands_out_several_requests_with_ids_and_ends_with_one_outcome_per_event() {
+    let d = destination();
+    // NDJSON text: two identifies and a line that is not JSON.
+    let text_events = "{\"type\":\"identify\",\"userId\":\"a\",\"traits\":{\"name\":\"A\"}}\n{not json}\n{\"type\":\"page\"}";
+    let mut batch = d.begin_batch(JsValue::from_str(text_events), NOW);
+    let step = batch.step();
+    assert_eq!(text(&step, "kind"), "requests");
+    let requests: Array = get(&step, "requests").dyn_into().unwrap();
+    assert_eq!(requests.length(), 1);
+    let first = requests.get(0);
+    assert_eq!(text(&first, "request.url"), "https://acme.zendesk.com/api/v2/users/show_many?external_ids=a");
+    assert_eq!(get(&first, "delayMs").as_f64(), Some(0.0));
+    let id = get(&first, "id").as_f64().unwrap() as u32;
+    // An id that is not waiting changes nothing.
+    let same = batch.respond(id + 100, js(r#"{"status":200,"body":"{}"}"#));
+    assert_eq!(get(&same, "requests").dyn_into::<Array>().unwrap().length(), 0);
+    assert_eq!(get(&same, "waiting").as_f64(), Some(1.0));
+    // A 401 ends the identify; the other events end on their own.
+    let step = batch.respond(id, js(r#"{"status":401,"headers":{},"body":"{\"error\":\"Couldn't authenticate you\"}"}"#));
+    assert_eq!(text(&step, "kind"), "done");
+    let outcomes: Array = get(&step, "outcomes").dyn_into().unwrap();
+    assert_eq!(outcomes.length(), 3);
+    assert_eq!(text(&outcomes.get(0), "code"), "unauthorized");
+    assert_eq!(text(&outcomes.get(1), "code"), "invalid_event");
+    assert_eq!(text(&outcomes.get(2), "code"), "unsupported_type");
+    // Anything but an array or text: one invalid outcome.
+    let odd = d.begin_batch(JsValue::from_f64(3.0), NOW).step();
+    assert_eq!(text(&get(&odd, "outcomes").dyn_into::<Array>().unwrap().get(0), "code"), "invalid_event");
+}
