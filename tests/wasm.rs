@@ -154,7 +154,8 @@ fn bad_responses_from_the_host_end_the_conversation_cleanly() {
 fn a_batch_hands_out_several_requests_with_ids_and_ends_with_one_outcome_per_event() {
     let d = destination();
     // NDJSON text: two identifies and a line that is not JSON.
-    let text_events = "{\"type\":\"identify\",\"userId\":\"a\",\"traits\":{\"name\":\"A\"}}\n{not json}\n{\"type\":\"page\"}";
+    let text_events =
+        "{\"type\":\"identify\",\"userId\":\"a\",\"traits\":{\"name\":\"A\"}}\n{not json}\n{\"type\":\"page\"}";
     let mut batch = d.begin_batch(JsValue::from_str(text_events), NOW);
     let step = batch.step();
     assert_eq!(text(&step, "kind"), "requests");
@@ -169,7 +170,8 @@ fn a_batch_hands_out_several_requests_with_ids_and_ends_with_one_outcome_per_eve
     assert_eq!(get(&same, "requests").dyn_into::<Array>().unwrap().length(), 0);
     assert_eq!(get(&same, "waiting").as_f64(), Some(1.0));
     // A 401 ends the identify; the other events end on their own.
-    let step = batch.respond(id, js(r#"{"status":401,"headers":{},"body":"{\"error\":\"Couldn't authenticate you\"}"}"#));
+    let step =
+        batch.respond(id, js(r#"{"status":401,"headers":{},"body":"{\"error\":\"Couldn't authenticate you\"}"}"#));
     assert_eq!(text(&step, "kind"), "done");
     let outcomes: Array = get(&step, "outcomes").dyn_into().unwrap();
     assert_eq!(outcomes.length(), 3);
