@@ -706,3 +706,36 @@ fn an_exact_repeat_in_the_same_batch_ends_as_its_first_without_a_round_of_its_ow
     );
     assert_eq!(run.outcomes[3].message, "user 701 updated");
 }
+
+#[test]
+fn a_batch_dropped_with_jobs_in_flight_gives_them_back() {
+    use zendesk_destination::{BatchStep, Response};
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    // 30 batches freed by the host right after handing out their job (cancelled): none finished.
+    for n in 0..30 {
+        let mut batch = d.begin_batch(vec![identify(Some(&format!("gone{n}")), json!({"name": "Gone"}))], NOW);
+        let mut step = batch.step().clone();
+        loop {
+            let BatchStep::Requests { requests, .. } = step else { panic!("the batch ended before its job") };
+            let pending = requests.into_iter().next().expect("one request at a time here");
+            let path = pending.request.url.strip_prefix(BASE).unwrap().to_string();
+            if path.ends_with("_many") {
+                break;
+            }
+            let sent = Sent { method: pending.request.method, path, body: None, delay_ms: 0 };
+            let (status, body) = zendesk.answer(&sent);
+            step = batch.respond(pending.id, Response::new(status, &body.to_string())).clone();
+        }
+        drop(batch);
+    }
+    // The destination's 30 jobs are free again: a batch of 200 new users submits its two jobs at once.
+    let events: Vec<Value> = (0..200).map(|n| identify(Some(&format!("u{n}")), json!({"name": "U"}))).collect();
+    let run = run_batch(&d, events, |s| zendesk.answer(s));
+    assert!(
+        run.steps.iter().any(|step| step.iter().filter(|r| r.ends_with("create_or_update_many")).count() == 2),
+        "{:?}",
+        run.steps
+    );
+    assert!(run.outcomes.iter().all(|o| o.code == Code::Delivered));
+}

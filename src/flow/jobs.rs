@@ -77,6 +77,30 @@ pub enum ItemResult {
     Refused,
 }
 
+/// The jobs one `run_jobs` holds against the destination's count of jobs in flight.
+struct Held {
+    cache: std::rc::Rc<std::cell::RefCell<crate::cache::Cache>>,
+    count: std::cell::Cell<usize>,
+}
+
+impl Held {
+    fn get(&self) -> usize {
+        self.count.get()
+    }
+
+    fn set(&self, n: usize) {
+        self.count.set(n);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+            cache.jobs_in_flight = cache.jobs_in_flight.saturating_sub(self.count.get());
+        }
+    }
+}
+
 struct Running {
     id: String,
     spec: usize,
@@ -92,6 +116,9 @@ impl Flow {
         let mut queue: VecDeque<(usize, u32)> = (0..specs.len()).map(|i| (i, 1)).collect();
         let mut running: Vec<Running> = Vec::new();
         let mut quiet_polls = 0u32;
+        // Jobs this call counts as in flight; given back if the batch is dropped half-way (the host
+        // freed it: cancelled), so the destination's count never leaks.
+        let held = Held { cache: self.cache.clone(), count: std::cell::Cell::new(0) };
         loop {
             // Submit what the account's job budget allows; a batch with nothing running always submits
             // one (another batch may hold the budget; Zendesk's 429 TooManyJobs then paces it).
@@ -109,13 +136,14 @@ impl Flow {
             }
             if !submitting.is_empty() {
                 self.cache.borrow_mut().jobs_in_flight += submitting.len();
+                held.set(held.get() + submitting.len());
                 let submissions: Vec<Task<'_, _>> =
                     submitting.iter().map(|(spec, _)| Box::pin(self.submit(&specs[*spec])) as Task<'_, _>).collect();
                 for ((spec, attempt), submitted) in submitting.into_iter().zip(join_all(submissions).await) {
                     match submitted {
                         Ok(id) => running.push(Running { id, spec, attempt, polls: 0, misses: 0 }),
                         Err(result) => {
-                            self.job_finished();
+                            self.job_finished(&held);
                             results[spec] = Some(vec![result; specs[spec].items.len()]);
                         }
                     }
@@ -138,7 +166,7 @@ impl Flow {
                 Err(failure) => {
                     // The host already retried; jobs whose state cannot be read end as retryable failures.
                     for job in running.drain(..) {
-                        self.job_finished();
+                        self.job_finished(&held);
                         results[job.spec] = Some(vec![
                             ItemResult::JobFailed(failure.clone().retryable(true));
                             specs[job.spec].items.len()
@@ -163,13 +191,13 @@ impl Flow {
                 match state {
                     Some("completed") => {
                         progressed = true;
-                        self.job_finished();
+                        self.job_finished(&held);
                         let list = by_id[&job.id].get("results").and_then(Value::as_array).cloned().unwrap_or_default();
                         results[job.spec] = Some(correlate(spec, &list));
                     }
                     Some("failed") | Some("killed") => {
                         progressed = true;
-                        self.job_finished();
+                        self.job_finished(&held);
                         let message = by_id[&job.id].get("message").and_then(Value::as_str).unwrap_or("no message");
                         if job.attempt < JOB_ATTEMPTS {
                             queue.push_back((job.spec, job.attempt + 1));
@@ -191,7 +219,7 @@ impl Flow {
                         job.misses = if other.is_none() { job.misses + 1 } else { 0 };
                         if job.misses >= MAX_MISSES || job.polls >= MAX_POLLS {
                             progressed = true;
-                            self.job_finished();
+                            self.job_finished(&held);
                             let why = if job.misses >= MAX_MISSES { "no longer knows" } else { "has not finished" };
                             let failure = Outcome::new(
                                 Code::ZendeskUnavailable,
@@ -214,7 +242,8 @@ impl Flow {
         results.into_iter().map(Option::unwrap_or_default).collect()
     }
 
-    fn job_finished(&self) {
+    fn job_finished(&self, held: &Held) {
+        held.set(held.get().saturating_sub(1));
         let mut cache = self.cache.borrow_mut();
         cache.jobs_in_flight = cache.jobs_in_flight.saturating_sub(1);
     }
