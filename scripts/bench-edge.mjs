@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Load run of the edge handler (`serve` on node:http) against the Zendesk simulator, all on 127.0.0.1.
 //
-//   node scripts/bench-edge.mjs [--events 4000] [--clients 8] [--batch 20] [--rounds 3] [--concurrency 8] [--json]
+//   node scripts/bench-edge.mjs [--events 4000] [--clients 8] [--batch 20] [--rounds 3] [--concurrency 8] [--batch-window MS] [--json]
 //
 // Concurrent clients send Segment batches as analytics-node does (Basic auth with the write key, {batch,
 // writeKey, sentAt}), retrying on 503/429 like it. Some batches are sent twice on purpose, one after the
@@ -91,13 +91,14 @@ function roundEvents(round, clients, events) {
  * One bounded load run. Resolves to the figures and the checks; `ok` is false when anything was lost or
  * duplicated. Options: events (per round), clients, batch, rounds, concurrency, log(line).
  */
-export async function runBench({ events = 4000, clients = 8, batch = 20, rounds = 3, concurrency = 8, log = () => {} } = {}) {
+export async function runBench({ events = 4000, clients = 8, batch = 20, rounds = 3, concurrency = 8, batchWindowMs, log = () => {} } = {}) {
   const sim = await startSimulatorProcess();
   const server = await startServer({
     settings: { subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: sim.url, events: ["Order Completed"] },
     writeKeys: [WRITE_KEY],
     port: 0,
     concurrency,
+    ...(batchWindowMs === undefined ? {} : { batchWindowMs }),
     logger: false,
   });
   const authorization = "Basic " + btoa(`${WRITE_KEY}:`);
@@ -242,6 +243,7 @@ if (isMain) {
         batch: { type: "string" },
         rounds: { type: "string" },
         concurrency: { type: "string" },
+        "batch-window": { type: "string" },
         json: { type: "boolean" },
       },
     });
@@ -252,6 +254,7 @@ if (isMain) {
       batch: number(values.batch, 20),
       rounds: number(values.rounds, 3),
       concurrency: number(values.concurrency, 8),
+      batchWindowMs: number(values["batch-window"], undefined),
     };
     console.log(`bench-edge: ${options.rounds} round(s) of ${options.events} events, ${options.clients} concurrent clients, batches of ${options.batch}, delivery concurrency ${options.concurrency}; node ${process.version}`);
     const result = await runBench({ ...options, log: (line) => console.log(line) });
