@@ -120,6 +120,16 @@ COMMANDS.serve = {
   main: async (argv, io) => (await import("./serve.js")).serveCommand(argv, io),
 };
 
+// `work` and `queue` (pkg/scale/commands.js): the durable queue's workers and its inspection.
+COMMANDS.work = {
+  summary: "deliver the events that 'serve --queue' put in Redis (run any number of these)",
+  main: async (argv, io) => (await import("./scale/commands.js")).workCommand(argv, io),
+};
+COMMANDS.queue = {
+  summary: "show the durable queue (depth, lag, retries, dead letters) and replay dead letters",
+  main: async (argv, io) => (await import("./scale/commands.js")).queueCommand(argv, io),
+};
+
 function overview() {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
   const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);

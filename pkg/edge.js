@@ -209,6 +209,10 @@ async function readBody(request, limit) {
  *   `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
  * - `batchWindowMs` (default 25; 0 delivers each event alone) and `maxBatchEvents` (500): events that
  *   arrive within the window, from any requests, are planned together as one engine batch;
+ * - `redis` (a redis:// URL or a connected client of npm's `redis`), `redisPrefix`: messageId
+ *   de-duplication, and the destination's rate budget, OAuth pair and learned state, shared by every
+ *   instance using the same Redis (docs/scale-out.md); `queue` (true or a queue name, needs `redis`):
+ *   answer 200 once the events are durably queued, for `zendesk-destination work` to deliver;
  * - `onOutcome({messageId, type, outcome, duplicate})`: each event's outcome (both modes);
  * - `onRequest(request, {method, path, status, events, durationMs})`: once per answered request;
  * - everything else (`fetch`, `now`, `timeoutMs`, `retry`, `logger`, `wasm`, `engine`, …) goes to
@@ -234,18 +238,25 @@ export function createHandler(options = {}) {
     onOutcome,
     onRequest,
     waitUntil: defaultWaitUntil,
+    redis,
+    redisPrefix,
+    queue,
     ...destinationOptions
   } = options;
   if (settings === undefined) throw new TypeError("createHandler: settings is required");
   const keys = (Array.isArray(writeKeys) ? writeKeys : [writeKeys]).filter((key) => typeof key === "string" && key !== "");
   if (keys.length === 0) throw new TypeError("createHandler: writeKeys must hold at least one non-empty write key");
   if (mode !== "wait" && mode !== "waitUntil") throw new TypeError('createHandler: mode must be "wait" or "waitUntil"');
+  if (queue && !redis) throw new TypeError("createHandler: queue needs redis (the queue is a Redis stream)");
   const limits = { ...LIMITS, ...(limitOverrides ?? {}) };
   const now = destinationOptions.now ?? Date.now;
   const origins = cors.origins ?? "*";
   const prefix = basePath.replace(/\/+$/, "");
 
-  const window = dedupe === false ? null : new DedupeWindow({ ...dedupe, now });
+  let window = dedupe === false ? null : new DedupeWindow({ ...dedupe, now });
+  let claims = null; // with Redis: a delivery in progress on another instance
+  let enqueue = null;
+  let shared = null;
   const inflight = new Map(); // messageId → Promise<outcome>
   const locks = new KeyedLocks();
   const limiter = new Limiter(concurrency);
@@ -253,7 +264,23 @@ export function createHandler(options = {}) {
   const counters = { requests: 0, events: 0, duplicates: 0, rejected: 0, shed: 0, outcomes: {} };
   let closing = null;
 
-  const ready = createDestination(settings, destinationOptions);
+  const ready = redis
+    ? (async () => {
+        // A specifier bundlers leave alone: the Redis modules are Node-only, and needed only here.
+        const module = "./scale/handler.js";
+        const { handlerState } = await import(module);
+        shared = await handlerState(redis, { prefix: redisPrefix, queue, dedupeWindowMs: dedupe?.windowMs ?? DEFAULTS.dedupeWindowMs, now });
+        if (window) window = claims = shared.dedupe;
+        enqueue = shared.enqueue;
+        try {
+          // A queue front never delivers: its destination only checks the settings.
+          return await createDestination(settings, queue ? destinationOptions : { ...destinationOptions, redis: shared.client, redisPrefix });
+        } catch (error) {
+          await shared.close();
+          throw error;
+        }
+      })()
+    : createDestination(settings, destinationOptions);
   ready.catch(() => {}); // reported to each request (500) and to whoever awaits `ready`
 
   // ---- per-event delivery ----
@@ -311,10 +338,16 @@ export function createHandler(options = {}) {
   }
 
   /** Starts (or joins) the delivery of one event. Resolves to `{outcome, duplicate}`; never rejects. */
-  function dispatch(item) {
+  async function dispatch(item) {
     const id = isObject(item) && typeof item.messageId === "string" && item.messageId !== "" && window ? messageKey(item.messageId) : null;
     if (id !== null && window) {
-      const seen = window.get(id);
+      let seen;
+      try {
+        // In memory (no Redis) the lookup is synchronous: no await, so the event is pending at once, as before.
+        seen = claims ? await window.get(id) : window.get(id);
+      } catch (error) {
+        return { duplicate: false, outcome: count(sharedStoreFailed(error)) };
+      }
       if (seen) {
         counters.duplicates++;
         const at = new Date(seen.at).toISOString();
@@ -333,7 +366,20 @@ export function createHandler(options = {}) {
     // The handler failing on an event is a bug, not something a retry fixes: asking the client to retry
     // would bring the same event back forever (and refuse every batch holding it). Like the library's
     // engine failures, it ends internal_error, not retryable. Bad settings are fixed by the operator: retry.
-    const task = run(item)
+    let claimed = false;
+    const task = (async () => {
+      // Another instance delivering the same messageId (a client's retry that reached another instance):
+      // the client retries later and finds its outcome.
+      if (id !== null && claims) {
+        try {
+          claimed = await claims.claim(id);
+        } catch (error) {
+          return sharedStoreFailed(error);
+        }
+        if (!claimed) return { status: "failed", code: "in_progress", message: `messageId ${JSON.stringify(item.messageId)} is being delivered by another instance; retry later`, warnings: [], retryable: true };
+      }
+      return run(item);
+    })()
       .catch((error) => ({
         status: "failed",
         code: error?.code === "invalid_settings" ? "invalid_settings" : "internal_error",
@@ -341,11 +387,16 @@ export function createHandler(options = {}) {
         warnings: [],
         retryable: error?.code === "invalid_settings",
       }))
-      .then((outcome) => {
+      .then(async (outcome) => {
         if (id !== null && window) {
           inflight.delete(id);
           // An event that asks for a retry is not remembered: the retry must deliver it.
-          if (!asksForRetry(outcome)) window.remember(id, outcome);
+          try {
+            if (!asksForRetry(outcome)) await window.remember(id, outcome);
+            else if (claimed) await claims.release(id);
+          } catch {
+            // Redis failed to remember: a retry of this event may deliver it again (at least once)
+          }
         }
         return count(outcome);
       });
@@ -434,6 +485,41 @@ export function createHandler(options = {}) {
     });
   }
 
+  function sharedStoreFailed(error) {
+    return { status: "failed", code: "store_unavailable", message: `the shared store (Redis) failed: ${error?.message ?? String(error)}; nothing was sent`, warnings: [], retryable: true };
+  }
+
+  /** Queue mode: 200 once the events are in the queue (duplicates by messageId are not added again). */
+  async function queued(request, items) {
+    const accepted = items.filter((entry) => !entry.rejected);
+    let duplicates;
+    try {
+      duplicates = await enqueue(accepted.map((entry) => entry.item));
+    } catch (error) {
+      return json(request, 503, { success: false, error: "queue_unavailable", message: `the events could not be queued (Redis: ${error?.message ?? String(error)}); nothing was queued, retry later` }, { "Retry-After": String(retryAfterSeconds) });
+    }
+    let next = 0;
+    const lines = items.map(({ item, rejected }) => {
+      if (rejected) return report(item, { outcome: rejected, duplicate: false });
+      const duplicate = duplicates[next++];
+      counters.events++;
+      if (duplicate) counters.duplicates++;
+      const line = {
+        messageId: isObject(item) && typeof item.messageId === "string" ? item.messageId : null,
+        type: isObject(item) && typeof item.type === "string" ? item.type : null,
+        status: "queued",
+        code: duplicate ? "duplicate" : "queued",
+        message: duplicate ? "this messageId was queued already; not queued again" : "queued for delivery",
+        warnings: [],
+        retryable: false,
+      };
+      if (duplicate) line.duplicate = true;
+      return line;
+    });
+    counters.outcomes.queued = (counters.outcomes.queued ?? 0) + accepted.length;
+    return json(request, 200, { success: true, events: lines });
+  }
+
   async function answer(request, waitUntil) {
     const url = new URL(request.url);
     let path = url.pathname.replace(/\/+$/, "") || "/";
@@ -501,6 +587,8 @@ export function createHandler(options = {}) {
         events: items.length,
       };
     }
+
+    if (enqueue) return { response: await queued(request, items), events: items.length };
 
     const deliveries = items.map(({ item, rejected }) => (rejected ? Promise.resolve({ outcome: rejected, duplicate: false }) : dispatch(item)).then((result) => report(item, result)));
     const all = Promise.all(deliveries);
@@ -615,6 +703,7 @@ export function createHandler(options = {}) {
       clearTimeout(timer);
       await destination.close({ timeoutMs: 0 });
       await drain();
+      await shared?.close();
     })();
     return closing;
   };

@@ -181,7 +181,19 @@ export async function createDestination(settings, options = {}) {
   } catch (thrown) {
     throw settingsError(thrown);
   }
-  return new ZendeskDestination(engine, destination, settings, options);
+  if (options.redis === undefined || options.redis === null || options.redis === "") return new ZendeskDestination(engine, destination, settings, options);
+  // Shared state (docs/scale-out.md): loaded only when asked for, so browsers and edge runtimes never see it.
+  let shared;
+  try {
+    const module = "./scale/shared.js"; // a specifier bundlers leave alone: Node-only, and only needed here
+    const { sharedState } = await import(module);
+    const fetchImpl = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+    shared = await sharedState(options.redis, settings, { redisPrefix: options.redisPrefix, fetch: fetchImpl, oauth: options.oauthRefresh ?? options.oauthClient });
+  } catch (error) {
+    destination.free?.();
+    throw error;
+  }
+  return new ZendeskDestination(engine, destination, settings, { ...options, fetch: shared.fetch, shared });
 }
 
 export class ZendeskDestination {
@@ -198,6 +210,7 @@ export class ZendeskDestination {
   #pacer;
   #locks = new KeyedLocks();
   #oauth = null;
+  #shared = null;
   #concurrency;
   #pollDelayScale;
   #closing = new Stopper(); // close(): events that have not started are cancelled
@@ -234,22 +247,27 @@ export class ZendeskDestination {
     // The engine's own waits (polling background jobs) are in real milliseconds; a simulator running
     // faster than real time wants them shorter by the same factor.
     this.#pollDelayScale = options.pacing?.engineDelayScale ?? 1;
-    this.#pacer = new Pacer({
+    const clock = {
       now: this.#now,
       sleep: (ms) => this.#wait(ms),
       // Zendesk allows 1 per second; 1.1 s leaves room for network jitter. A simulator running faster
       // than real time wants less.
       singleUserWriteIntervalMs: options.pacing?.singleUserWriteIntervalMs ?? 1100,
-    });
+    };
+    // With `redis`, the budget, the OAuth pair and what the engine learns are shared (./scale/shared.js).
+    this.#shared = options.shared ?? null;
+    this.#pacer = this.#shared ? this.#shared.pacer({ ...clock, log: (entry) => this.#log(entry) }) : new Pacer(clock);
     if (options.oauthRefresh && options.oauthClient) throw new TypeError("give oauthRefresh or oauthClient, not both");
     if (options.oauthRefresh || options.oauthClient) {
-      this.#oauth = new TokenRefresher(options.oauthClient ?? options.oauthRefresh, {
+      const credentials = options.oauthClient ?? options.oauthRefresh;
+      const host = {
         grant: options.oauthClient ? "client_credentials" : "refresh_token",
         fetchOnce: (request) => this.#fetchOnce(request),
         onTokens: options.onTokens,
         log: (entry) => this.#log(entry),
         now: this.#now,
-      });
+      };
+      this.#oauth = this.#shared ? this.#shared.tokens(credentials, host) : new TokenRefresher(credentials, host);
     }
   }
 
@@ -404,6 +422,7 @@ export class ZendeskDestination {
           // freeing is best effort; close() resolves regardless
         }
       }
+      await this.#shared?.close();
     })();
     return this.#closed;
   }
@@ -722,7 +741,7 @@ export class ZendeskDestination {
       const sent = this.#oauth ? this.#oauth.authorize(request) : request;
       context.sent++;
       const answer = await this.#fetchOnce(sent);
-      this.#pacer.after(request, answer);
+      await this.#pacer.after(request, answer);
 
       if (this.#oauth && !refreshed && isInvalidToken(answer)) {
         refreshed = true;
@@ -769,7 +788,7 @@ export class ZendeskDestination {
         attempt,
         delayMs,
       });
-      if (kind === "rate_limited") this.#pacer.rateLimited(request, answer, delayMs);
+      if (kind === "rate_limited") await this.#pacer.rateLimited(request, answer, delayMs);
       else await this.#wait(delayMs);
     }
   }

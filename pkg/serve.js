@@ -58,6 +58,10 @@ Options:
   --concurrency N        events in delivery at once (default 8)
   --batch-window MS      events arriving this close together are planned as one batch (default 25; 0: each alone)
   --drain-timeout MS     how long SIGTERM waits for deliveries in flight (default 10000)
+  --redis URL            share de-duplication, the rate budget, the OAuth pair and what was learned
+                         with every instance using this Redis (default: $REDIS_URL; docs/scale-out.md)
+  --queue                answer 200 once the events are durably in Redis, for 'zendesk-destination
+                         work' processes to deliver (needs --redis)
   -h, --help             this help`;
 
 class UsageError extends Error {}
@@ -244,6 +248,8 @@ export async function serveCommand(argv, io = processIo()) {
           concurrency: { type: "string" },
           "batch-window": { type: "string" },
           "drain-timeout": { type: "string" },
+          redis: { type: "string" },
+          queue: { type: "boolean" },
         },
         allowPositionals: false,
         strict: true,
@@ -261,6 +267,8 @@ export async function serveCommand(argv, io = processIo()) {
     const concurrency = positiveInteger(values.concurrency, "concurrency");
     const batchWindowMs = positiveInteger(values["batch-window"], "batch-window", { zero: true });
     const drainTimeoutMs = positiveInteger(values["drain-timeout"], "drain-timeout", { zero: true }) ?? 10_000;
+    const redis = values.redis ?? (env.REDIS_URL || undefined);
+    if (values.queue && !redis) throw new UsageError("serve --queue needs --redis URL (or REDIS_URL in the environment)");
     let settings;
     try {
       settings = await readJsonFile(values.settings, "settings file");
@@ -276,12 +284,15 @@ export async function serveCommand(argv, io = processIo()) {
         host: values.host ?? "127.0.0.1",
         ...(concurrency ? { concurrency } : {}),
         ...(batchWindowMs !== undefined && batchWindowMs !== null ? { batchWindowMs } : {}),
+        ...(redis ? { redis } : {}),
+        ...(values.queue ? { queue: true } : {}),
         logger: (line) => io.stderr.write(`${line}\n`),
       });
     } catch (error) {
       if (error?.code === "invalid_settings") throw new UsageError(error.message.replace(/\s+/g, " "));
       if (error?.code === "EADDRINUSE") throw new UsageError(`port ${port} is in use`);
       if (error?.code === "EACCES") throw new UsageError(`no permission to listen on port ${port}`);
+      if (/Redis|redis/.test(String(error?.message))) throw new UsageError(error.message);
       throw error;
     }
     io.stdout.write(`${running.url}\n`);
