@@ -463,7 +463,10 @@ export class ZendeskDestination {
         return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
       }
       try {
-        return this.#count(await this.#converse(event, () => this.#liveDestination(), (request, context) => this.#perform(request, context)));
+        await this.#learned("pull");
+        const outcome = await this.#converse(event, () => this.#liveDestination(), (request, context) => this.#perform(request, context));
+        await this.#learned("push");
+        return this.#count(outcome);
       } catch (error) {
         // #converse turns every failure into an outcome; this is the last guard of "never rejects".
         return this.#count(hostOutcome("internal_error", `the host failed on this event: ${error?.message ?? String(error)}`, { retryable: false }));
@@ -507,7 +510,9 @@ export class ZendeskDestination {
         return cancelled();
       }
       try {
+        await this.#learned("pull");
         const outcomes = await this.#converseBatch(events, () => this.#liveDestination(), limiter, (request, context) => this.#perform(request, context));
+        await this.#learned("push");
         return outcomes.map((outcome) => this.#count(outcome));
       } finally {
         turn?.();
@@ -698,6 +703,13 @@ export class ZendeskDestination {
   // ---- engine failures ----
 
   /** The Destination for the next event: a replacement once the current one has failed. */
+  /** With Redis: takes in what other destinations of the account learned ("pull"), or shares what this one did ("push"). */
+  async #learned(direction) {
+    const destination = this.#destination;
+    if (!this.#shared || this.#replacing || this.#failed.has(destination)) return;
+    await this.#shared.learned[direction](destination);
+  }
+
   async #liveDestination() {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.#replacing) await this.#replacing;

@@ -2,10 +2,14 @@
 //! the Zendesk ids it has seen, so that steady-state traffic pays no catalog or id lookups; a digest of
 //! what it last wrote for each user and organization, so that a write that would change nothing is
 //! skipped; and which bulk endpoints the account refused.
+//!
+//! Hosts that run several destinations for one account (several processes, docs/scale-out.md) share
+//! the ids, catalogs and digests: `take_learned` hands out what was learned since the last call (the
+//! first call: everything, and from then on a journal is kept), `learn` takes in what others learned.
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::mapping::FieldType;
 
@@ -64,6 +68,22 @@ pub struct Cache {
     /// Background jobs submitted by this destination's batches and not yet finished (Zendesk allows 30
     /// per account).
     pub jobs_in_flight: usize,
+    /// What was learned since the last `take_learned`; None until a host first asks.
+    journal: Option<Journal>,
+}
+
+/// Changes to the shared knowledge, in the order they happened.
+#[derive(Default, Debug)]
+struct Journal {
+    entries: Vec<Value>,
+    catalogs_changed: [bool; 2],
+}
+
+fn kind_index(kind: FieldKind) -> usize {
+    match kind {
+        FieldKind::User => 0,
+        FieldKind::Organization => 1,
+    }
 }
 
 /// The digest of a write and when (ms since the epoch, the host's clock) it succeeded.
@@ -106,6 +126,9 @@ impl Cache {
     }
 
     pub fn set_catalog(&mut self, kind: FieldKind, catalog: Catalog) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.catalogs_changed[kind_index(kind)] = true;
+        }
         match kind {
             FieldKind::User => self.user_fields = Some(catalog),
             FieldKind::Organization => self.organization_fields = Some(catalog),
@@ -113,6 +136,9 @@ impl Cache {
     }
 
     pub fn add_field(&mut self, kind: FieldKind, key: &str, info: FieldInfo) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.catalogs_changed[kind_index(kind)] = true;
+        }
         let slot = match kind {
             FieldKind::User => &mut self.user_fields,
             FieldKind::Organization => &mut self.organization_fields,
@@ -140,7 +166,14 @@ impl Cache {
         self.organizations_by_external_id.get(&key(external_id)).copied()
     }
 
+    fn note(&mut self, entry: Value) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.entries.push(entry);
+        }
+    }
+
     pub fn remember_user(&mut self, id: u64, email: Option<&str>, external_id: Option<&str>) {
+        self.note(json!({"user": id.to_string(), "email": email, "externalId": external_id}));
         if let Some(email) = email {
             remember(&mut self.users_by_email, email, id);
         }
@@ -150,11 +183,13 @@ impl Cache {
     }
 
     pub fn remember_organization(&mut self, id: u64, external_id: &str) {
+        self.note(json!({"organization": id.to_string(), "externalId": external_id}));
         remember(&mut self.organizations_by_external_id, external_id, id);
     }
 
     /// A cached id that Zendesk no longer knows (deleted or merged): forget every name for it.
     pub fn forget_user(&mut self, id: u64) {
+        self.note(json!({"forgetUser": id.to_string()}));
         self.users_by_email.retain(|_, v| *v != id);
         self.users_by_external_id.retain(|_, v| *v != id);
     }
@@ -167,6 +202,7 @@ impl Cache {
     }
 
     pub fn remember_written(&mut self, key: String, digest: u64, now_ms: f64) {
+        self.note(json!({"written": key, "digest": format!("{digest:016x}"), "at": now_ms}));
         if self.written.len() >= MAX_ENTRIES {
             self.written.clear();
         }
@@ -174,6 +210,7 @@ impl Cache {
     }
 
     pub fn forget_written_prefix(&mut self, prefix: &str) {
+        self.note(json!({"forgetWritten": prefix}));
         self.written.retain(|key, _| !key.starts_with(prefix));
     }
 
@@ -184,5 +221,111 @@ impl Cache {
     /// Returns whether this is news (the first refusal seen for `endpoint`).
     pub fn refuse_bulk(&mut self, endpoint: &'static str) -> bool {
         self.bulk_refused.insert(endpoint)
+    }
+
+    /// What was learned since the last call, as `{"entries": [...], "userFields"?: {...},
+    /// "organizationFields"?: {...}}` (ids and digests as strings: they exceed 2^53). The first call
+    /// starts the journal and returns everything known.
+    pub fn take_learned(&mut self) -> Value {
+        let mut out = Map::new();
+        let (entries, changed) = match self.journal.take() {
+            Some(journal) => (journal.entries, journal.catalogs_changed),
+            None => (self.snapshot(), [true, true]),
+        };
+        self.journal = Some(Journal::default());
+        out.insert("entries".into(), Value::Array(entries));
+        for kind in [FieldKind::User, FieldKind::Organization] {
+            if let (true, Some(catalog)) = (changed[kind_index(kind)], self.catalog(kind)) {
+                let fields: Map<String, Value> = catalog
+                    .iter()
+                    .map(|(key, info)| {
+                        (
+                            key.clone(),
+                            json!({"type": info.field_type.as_str(), "active": info.active, "options": info.options}),
+                        )
+                    })
+                    .collect();
+                out.insert(catalog_name(kind).into(), Value::Object(fields));
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn snapshot(&self) -> Vec<Value> {
+        let mut entries = Vec::new();
+        for (email, id) in &self.users_by_email {
+            entries.push(json!({"user": id.to_string(), "email": email}));
+        }
+        for (external_id, id) in &self.users_by_external_id {
+            entries.push(json!({"user": id.to_string(), "externalId": external_id}));
+        }
+        for (external_id, id) in &self.organizations_by_external_id {
+            entries.push(json!({"organization": id.to_string(), "externalId": external_id}));
+        }
+        for (key, written) in &self.written {
+            entries.push(json!({"written": key, "digest": format!("{:016x}", written.digest), "at": written.at_ms}));
+        }
+        entries
+    }
+
+    /// Takes in what another destination of the same account learned (`take_learned`'s shape),
+    /// without journaling it again. Entries that are not understood are skipped; returns how many
+    /// were applied.
+    pub fn learn(&mut self, learned: &Value) -> usize {
+        let journal = self.journal.take();
+        let mut applied = 0;
+        let id = |value: Option<&Value>| value.and_then(Value::as_str).and_then(|text| text.parse::<u64>().ok());
+        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
+        for entry in learned.get("entries").and_then(Value::as_array).into_iter().flatten() {
+            let done = if let Some(user) = id(entry.get("user")) {
+                self.remember_user(user, text(entry.get("email")).as_deref(), text(entry.get("externalId")).as_deref());
+                true
+            } else if let (Some(organization), Some(external_id)) = (id(entry.get("organization")), text(entry.get("externalId"))) {
+                self.remember_organization(organization, &external_id);
+                true
+            } else if let Some(user) = id(entry.get("forgetUser")) {
+                self.forget_user(user);
+                true
+            } else if let (Some(key), Some(digest), Some(at)) = (
+                text(entry.get("written")),
+                entry.get("digest").and_then(Value::as_str).and_then(|hex| u64::from_str_radix(hex, 16).ok()),
+                entry.get("at").and_then(Value::as_f64),
+            ) {
+                self.remember_written(key, digest, at);
+                true
+            } else if let Some(prefix) = text(entry.get("forgetWritten")) {
+                self.forget_written_prefix(&prefix);
+                true
+            } else {
+                false
+            };
+            applied += usize::from(done);
+        }
+        for kind in [FieldKind::User, FieldKind::Organization] {
+            if let Some(fields) = learned.get(catalog_name(kind)).and_then(Value::as_object) {
+                let catalog: Catalog = fields
+                    .iter()
+                    .filter_map(|(key, info)| {
+                        let field_type = FieldType::parse(info.get("type")?.as_str()?);
+                        let active = info.get("active")?.as_bool()?;
+                        let options = info.get("options").and_then(Value::as_array).map(|values| {
+                            values.iter().filter_map(Value::as_str).map(str::to_string).collect()
+                        });
+                        Some((key.clone(), FieldInfo { field_type, active, options }))
+                    })
+                    .collect();
+                self.set_catalog(kind, catalog);
+                applied += 1;
+            }
+        }
+        self.journal = journal;
+        applied
+    }
+}
+
+fn catalog_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::User => "userFields",
+        FieldKind::Organization => "organizationFields",
     }
 }

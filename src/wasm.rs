@@ -216,6 +216,26 @@ impl Destination {
     }
 }
 
+#[wasm_bindgen]
+impl Destination {
+    /// What this destination learned (ids, field catalogs, write digests) since the last call, as JSON
+    /// text; the first call returns everything and starts keeping track. For hosts that share it
+    /// between destinations of one account (docs/engine-api.md).
+    #[wasm_bindgen(js_name = takeLearned)]
+    pub fn take_learned(&self) -> String {
+        self.inner.take_learned().to_string()
+    }
+
+    /// Takes in what another destination of the same account learned (`takeLearned`'s text). Returns
+    /// how many entries were applied; unreadable text applies nothing.
+    pub fn learn(&self, learned: &str) -> usize {
+        match serde_json::from_str::<Value>(learned) {
+            Ok(value) => self.inner.learn(&value),
+            Err(_) => 0,
+        }
+    }
+}
+
 /// A JSON array, or NDJSON (blank lines skipped).
 fn batch_text(text: &str) -> Vec<Result<Value, String>> {
     if text.trim_start().starts_with('[') {

@@ -3,6 +3,7 @@
 // pair (./tokens.js), the write ledger (./ledger.js) and what the engine learned (./learned.js).
 import { SharedPacer } from "./budget.js";
 import { connectRedis, DEFAULT_PREFIX, accountName } from "./redis.js";
+import { LearnedSync } from "./learned.js";
 import { ledgerFetch } from "./ledger.js";
 import { SharedTokens } from "./tokens.js";
 
@@ -34,6 +35,7 @@ export async function sharedState(redis, settings, options) {
     client,
     account,
     fetch: ledgerFetch(options.fetch, client, { prefix: account, windowMs: DEFAULT_LEDGER_WINDOW_MS }),
+    learned: new LearnedSync(client, { key: `${account}:learned` }),
     pacer: (clock) => new SharedPacer(client, { key: `${account}:budget`, ...clock }),
     tokens: (credentials, host) => {
       const tokens = new SharedTokens(client, { key: tokensKey, credentials, ...host });

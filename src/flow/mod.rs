@@ -230,6 +230,19 @@ impl Destination {
         Batch::start(flow, events)
     }
 
+    /// What this destination learned (ids, field catalogs, write digests) since the last call; the
+    /// first call returns everything and starts keeping track. For hosts that share it between
+    /// destinations of one account (see `cache`).
+    pub fn take_learned(&self) -> Value {
+        self.cache.borrow_mut().take_learned()
+    }
+
+    /// Takes in what another destination of the same account learned (`take_learned`'s value).
+    /// Returns how many entries were applied; what is not understood is skipped.
+    pub fn learn(&self, learned: &Value) -> usize {
+        self.cache.borrow_mut().learn(learned)
+    }
+
     /// As [`Destination::begin`], from JSON text (which keeps integers beyond 2^53 exact).
     pub fn begin_json(&self, text: &str, now_ms: f64) -> Conversation {
         match serde_json::from_str::<Value>(text) {
