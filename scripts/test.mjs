@@ -4,6 +4,7 @@
 // again in the browser). Installs what it needs first, so a fresh machine only needs Rust, Node and npm.
 import { spawn } from "node:child_process";
 import { build } from "./build.mjs";
+import { ensureRedis } from "./redis.mjs";
 import { ensureAll, root } from "./toolchain.mjs";
 
 const totals = { passed: 0, failed: 0 };
@@ -43,6 +44,7 @@ const wasmRunner = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: "wasm-bindgen-t
 
 try {
   ensureAll();
+  ensureRedis(); // the scale-out tests start their own redis-server (tests/js/scale-*.test.js)
   build();
 } catch (error) {
   console.error(`setup failed: ${error.message}`);

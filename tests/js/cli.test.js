@@ -77,7 +77,7 @@ describe("help and usage", () => {
     assert.equal((await run([])).code, 2);
     const unknown = await run(["frobnicate"]);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr, 'zendesk-destination: unknown command "frobnicate"; the commands are plan, send, simulate, serve (see zendesk-destination --help)\n');
+    assert.equal(unknown.stderr, 'zendesk-destination: unknown command "frobnicate"; the commands are plan, send, simulate, serve, work, queue (see zendesk-destination --help)\n');
     const option = await run(["send", "--settings", "x.json", "--bogus"]);
     assert.equal(option.code, 2);
     assert.match(option.stderr, /^zendesk-destination: send: Unknown option '--bogus'\.\n$/);
