@@ -198,6 +198,7 @@ export const entryTime = (id) => Number(String(id).split("-")[0]);
 export class Queue {
   constructor(client, { prefix, name = QUEUE_DEFAULTS.name, dedupeWindowMs = QUEUE_DEFAULTS.dedupeWindowMs, now = Date.now } = {}) {
     this.client = client;
+    this.name = name;
     this.key = `${prefix}:queue:${name}`;
     this.dedupeWindowMs = dedupeWindowMs;
     this.now = now;
