@@ -13,7 +13,7 @@ export interface Outcome {
 export interface EventReport {
   messageId: string | null;
   type: string | null;
-  status: Outcome["status"];
+  status: Outcome["status"] | "queued";
   code: string;
   message: string;
   warnings: string[];
@@ -96,6 +96,19 @@ export interface HandlerOptions {
   basePath?: string;
   /** Origins answered with CORS headers. Default "*" (any origin, echoed). */
   cors?: { origins?: "*" | string[] };
+  /**
+   * A redis:// URL (or a connected client of npm's `redis`): messageId de-duplication and the
+   * destination's shared state live in Redis, shared by every instance using it (docs/scale-out.md).
+   */
+  redis?: string | object;
+  /** Prefix of the Redis keys (default "zendesk-destination"). */
+  redisPrefix?: string;
+  /**
+   * With `redis`: true (or a queue name) answers 200 once the events are durably queued, each line
+   * `status: "queued"` (`code: "duplicate"` when its messageId was queued already); `zendesk-destination
+   * work` delivers them.
+   */
+  queue?: boolean | string;
   /** Used when the handler is called without a context carrying waitUntil (mode "waitUntil"). */
   waitUntil?: (promise: Promise<unknown>) => void;
   /** Each event's outcome, in both modes. */

@@ -119,6 +119,14 @@ export interface DestinationOptions {
    * hundred KB). Beyond it the event ends `failed/response_too_large`.
    */
   maxResponseBytes?: number;
+  /**
+   * A redis:// URL (or a connected client of npm's `redis`): the rate budget, the OAuth pair, what the
+   * engine learns and the write ledger are shared with every destination of the account using this
+   * Redis (docs/scale-out.md). Node only.
+   */
+  redis?: string | object;
+  /** Prefix of the Redis keys (default "zendesk-destination"). */
+  redisPrefix?: string;
 }
 
 /** The default of `maxResponseBytes`: 8 MiB. */

@@ -42,6 +42,8 @@ Each request is answered once every event's outcome is known: 200 when each was 
 is invalid (the body lists each outcome); 503 with Retry-After (429 when Zendesk throttles) when any
 failed in a way a retry can fix: the client keeps the events and retries, and events already delivered
 are not sent twice (de-duplication by messageId for 24 hours, up to 100,000 messageIds).
+With --queue the answer is 200 as soon as the events are durably in Redis (each line "queued";
+a messageId queued already is not queued again) and '${NAME} work' processes deliver them.
 Requests need a write key: HTTP Basic with the key as user name, or "writeKey" in the body (401 otherwise).
 Limits: 32 KB per event, 500 KB per request, 2,500 events per batch (400 beyond). Connections: headers
 within 10 s and the whole request within 30 s (408 otherwise), idle keep-alive 5 s, at most 512 open.
