@@ -1,6 +1,7 @@
 // createHandler({redis}) and `serve --redis/--queue`: the handler's shared pieces — messageId
 // de-duplication in Redis (./dedupe.js) and, in queue mode, the acceptor that puts a request's events
 // on the durable queue (./queue.js) instead of delivering them.
+import { messageKey } from "../edge.js";
 import { eventKeys } from "../host/ordering.js";
 import { stringify } from "../host/json.js";
 import { RedisDedupe } from "./dedupe.js";
@@ -27,7 +28,8 @@ export async function handlerState(redis, { prefix = DEFAULT_PREFIX, queue = fal
       q.enqueue(
         items.map((item) => {
           const stamped = item && typeof item === "object" && !Array.isArray(item) && (item.timestamp === undefined || item.timestamp === null) ? { ...item, timestamp: new Date(now()).toISOString() } : item;
-          const messageId = stamped && typeof stamped.messageId === "string" ? stamped.messageId : "";
+          // Over 256 characters (Segment allows 100), the id is remembered by a prefix, its length and a hash.
+          const messageId = stamped && typeof stamped.messageId === "string" ? messageKey(stamped.messageId) : "";
           return { messageId, keys: eventKeys(stamped), event: stringify(stamped) };
         }),
       );
