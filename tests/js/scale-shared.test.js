@@ -61,7 +61,8 @@ describe("two serve instances on one Redis", () => {
       const redis = await redisFor(t);
       // 60 requests per simulated minute at 20× is 60 per 3 s: both instances have to share it.
       const { simulator, server: zendesk, counts } = await simulatorFor(t, { rateLimitPerMinute: 60, timeScale: 20 });
-      const [a, b] = await twoInstances(t, zendesk.url, { concurrency: 8, ...(shared ? { redis: redis.url } : {}) });
+      // Each event alone (no batch window): one request or more per event, many requests to pace.
+      const [a, b] = await twoInstances(t, zendesk.url, { concurrency: 8, batchWindowMs: 0, ...(shared ? { redis: redis.url } : {}) });
       const events = (tag) => Array.from({ length: 70 }, (_, i) => ({ type: "identify", userId: `${tag}-${i}`, messageId: `${tag}-${i}`, traits: { name: `${tag} ${i}` } }));
       const [answerA, answerB] = await Promise.all([post(a.url, events("a")), post(b.url, events("b"))]);
       assert.equal(answerA.status, 200, JSON.stringify(answerA.body).slice(0, 300));
