@@ -24,8 +24,10 @@ export async function connectRedis(redis) {
   }
   const client = createClient({
     url: redis,
-    // Reconnect with a capped backoff; commands issued meanwhile wait in the offline queue.
+    // Reconnect with a capped backoff. Commands issued while disconnected fail at once instead of
+    // waiting: a front answers 503 (the client keeps its events), a pacer paces alone, a worker waits.
     socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2_000), connectTimeout: 5_000 },
+    disableOfflineQueue: true,
   });
   let lastError = null;
   client.on("error", (error) => {

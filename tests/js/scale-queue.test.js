@@ -17,7 +17,7 @@ async function enqueue(handler, batch) {
   const response = await handler(
     new Request("http://front/v1/batch", { method: "POST", headers: { authorization: `Basic ${btoa(`${WRITE_KEY}:`)}` }, body: JSON.stringify({ batch }) }),
   );
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await response.json(), retryAfter: response.headers.get("retry-after") };
 }
 
 /** Runs the CLI in process: `{code, stdout, stderr}`. */
@@ -139,5 +139,24 @@ describe("the queue with a worker", () => {
     assert.deepEqual([after.depth, after.deadLetters, after.replayed], [0, 1, 1]);
     assert.equal((await cli(["queue", "frob"], env)).code, 2);
     assert.match((await cli(["queue"], {})).stderr, /needs --redis URL/);
+  });
+});
+
+describe("Redis unreachable", () => {
+  test("a queue front answers 503 with Retry-After at once (nothing queued: the client keeps its events)", { timeout: 60_000 }, async (t) => {
+    const redis = await redisFor(t);
+    const { server: zendesk } = await simulatorFor(t, {});
+    const handler = createHandler({ settings: settingsFor(zendesk.url), writeKeys: [WRITE_KEY], redis: redis.url, queue: true });
+    t.after(() => handler.close());
+    const event = [{ type: "identify", userId: "r-1", messageId: "r-1", traits: { name: "R" } }];
+    assert.equal((await enqueue(handler, event)).status, 200);
+    await redis.stop();
+    const started = Date.now();
+    const down = await enqueue(handler, [{ ...event[0], messageId: "r-2" }]);
+    assert.equal(down.status, 503);
+    assert.equal(down.body.error, "queue_unavailable");
+    assert.equal(down.retryAfter, "5");
+    assert.match(down.body.message, /nothing was queued, retry later/);
+    assert.ok(Date.now() - started < 2_000, "answered at once, not after Redis comes back");
   });
 });
