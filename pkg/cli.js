@@ -5,9 +5,10 @@
 // Exit codes: 0 nothing failed or was invalid; 1 some event failed or was invalid; 2 the command could
 // not run (usage, settings, unreadable input): a one-line message on stderr (input is streamed: the
 // events before an unreadable place have been handled).
-import { open, rename, writeFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { FileError, readJsonFile as readJson } from "./host/files.js";
+import { readOAuthFile, withAccessToken } from "./host/oauth-file.js";
 import { describeEvent, InputError, readEventStream } from "./host/input.js";
 import { isMainModule } from "./host/main-module.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
@@ -146,8 +147,13 @@ Run '${NAME} <command> --help' for a command's options.`;
 // ---- shared helpers ----
 
 async function readJsonFile(path, what) {
+  return withUsageErrors(readJson(path, what));
+}
+
+/** A file's problem (FileError) as a usage error: exit 2 with its one-line message. */
+async function withUsageErrors(promise) {
   try {
-    return await readJson(path, what);
+    return await promise;
   } catch (error) {
     if (error instanceof FileError) throw new UsageError(error.message);
     throw error;
@@ -280,48 +286,13 @@ async function runSend({ values, positionals }, io) {
   const batching = !values["no-batch"];
   const timeoutMs = positiveInteger(values.timeout, "timeout");
   let settings = await readJsonFile(values.settings, "settings file");
-  let oauth;
+  let oauth = {};
   if (values.oauth) {
-    oauth = await readJsonFile(values.oauth, "oauth file");
-    // No refresh token: the client_credentials grant (a confidential client; nothing to rotate or save).
-    if (oauth && typeof oauth === "object" && oauth.refreshToken === undefined) {
-      for (const key of ["clientId", "clientSecret"]) {
-        if (typeof oauth[key] !== "string" || !oauth[key]) throw new UsageError(`oauth file ${values.oauth}: "${key}" is required`);
-      }
-      if (oauth.scope !== undefined && (typeof oauth.scope !== "string" || !oauth.scope)) throw new UsageError(`oauth file ${values.oauth}: "scope" must be a non-empty string`);
-    } else for (const key of ["refreshToken", "clientId", "clientSecret"]) {
-      if (typeof oauth?.[key] !== "string" || !oauth[key]) throw new UsageError(`oauth file ${values.oauth}: "${key}" is required`);
-    }
-    if (typeof oauth.accessToken === "string" && oauth.accessToken && settings && typeof settings === "object") {
-      settings = { ...settings, oauthToken: oauth.accessToken };
-    }
+    const file = await withUsageErrors(readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`)));
+    settings = withAccessToken(settings, file.accessToken);
+    oauth = file.host;
   }
-  const destination = await destinationFor(settings, {
-    timeoutMs,
-    ...(oauth && oauth.refreshToken === undefined
-      ? { oauthClient: { clientId: oauth.clientId, clientSecret: oauth.clientSecret, ...(oauth.scope ? { scope: oauth.scope } : {}) } }
-      : oauth
-      ? {
-          oauthRefresh: { refreshToken: oauth.refreshToken, clientId: oauth.clientId, clientSecret: oauth.clientSecret },
-          onTokens: async (tokens) => {
-            oauth = { ...oauth, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken };
-            // The old refresh token stops working now: a failed save must be loud. Written beside the
-            // file and renamed over it, so a crash mid-write cannot leave half a file.
-            const staging = `${values.oauth}.${process.pid}.tmp`;
-            try {
-              await writeFile(staging, `${JSON.stringify(oauth, null, 2)}\n`, { mode: 0o600 });
-              await rename(staging, values.oauth);
-              io.stderr.write(`refreshed the OAuth token; saved the new pair to ${values.oauth}\n`);
-            } catch (error) {
-              io.stderr.write(
-                `refreshed the OAuth token but could not save it to ${values.oauth} (${error.code ?? error.message}): ` +
-                  `the old refresh token no longer works; keep this run's output and re-authorize\n`,
-              );
-            }
-          },
-        }
-      : {}),
-  });
+  const destination = await destinationFor(settings, { timeoutMs, ...oauth });
 
   const events = await openEvents(positionals[0], io);
 

@@ -8,6 +8,7 @@ import { Server as NetServer } from "node:net";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
 import { FileError, readJsonFile } from "./host/files.js";
+import { readOAuthFile, withAccessToken } from "./host/oauth-file.js";
 import { isMainModule } from "./host/main-module.js";
 
 const NAME = "zendesk-destination";
@@ -64,6 +65,10 @@ Options:
                          with every instance using this Redis (default: $REDIS_URL; docs/scale-out.md)
   --queue                answer 200 once the events are durably in Redis, for 'zendesk-destination
                          work' processes to deliver (needs --redis)
+  --oauth FILE           OAuth instead of the settings' credentials: {"clientId","clientSecret","scope"}
+                         (the client_credentials grant: nothing to store, suits a fleet) or
+                         {"refreshToken","clientId","clientSecret"} (refreshed when Zendesk answers 401;
+                         the file is rewritten with each new pair; with --redis one refresh for all)
   -h, --help             this help`;
 
 class UsageError extends Error {}
@@ -252,6 +257,7 @@ export async function serveCommand(argv, io = processIo()) {
           "drain-timeout": { type: "string" },
           redis: { type: "string" },
           queue: { type: "boolean" },
+          oauth: { type: "string" },
         },
         allowPositionals: false,
         strict: true,
@@ -272,8 +278,14 @@ export async function serveCommand(argv, io = processIo()) {
     const redis = values.redis ?? (env.REDIS_URL || undefined);
     if (values.queue && !redis) throw new UsageError("serve --queue needs --redis URL (or REDIS_URL in the environment)");
     let settings;
+    let oauth = {};
     try {
       settings = await readJsonFile(values.settings, "settings file");
+      if (values.oauth) {
+        const file = await readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`));
+        settings = withAccessToken(settings, file.accessToken);
+        oauth = file.host;
+      }
     } catch (error) {
       if (error instanceof FileError) throw new UsageError(error.message);
       throw error;
@@ -281,6 +293,7 @@ export async function serveCommand(argv, io = processIo()) {
     try {
       running = await startServer({
         settings,
+        ...oauth,
         writeKeys,
         port,
         host: values.host ?? "127.0.0.1",

@@ -1,6 +1,7 @@
 // `zendesk-destination work` and `zendesk-destination queue`: the durable queue's command lines.
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { FileError, readJsonFile } from "../host/files.js";
+import { readOAuthFile, withAccessToken } from "../host/oauth-file.js";
 import { Queue, QUEUE_DEFAULTS } from "./queue.js";
 import { connectRedis, DEFAULT_PREFIX, redactUrl } from "./redis.js";
 import { startWorker, WORKER_DEFAULTS } from "./worker.js";
@@ -28,6 +29,7 @@ Options:
   --retry-base-ms MS     first retry delay, doubling up to 5 minutes (default ${WORKER_DEFAULTS.retryBaseMs})
   --retry-for-hours H    how long a failing event is retried before it is dead-lettered (default 4)
   --drain-timeout MS     how long SIGTERM waits for the batches in hand (default 10000)
+  --oauth FILE           OAuth instead of the settings' credentials, as for 'serve --oauth'
   -h, --help             this help`;
 
 export const queueUsage = `Usage: ${NAME} queue [show|retries|dead|replay] [--redis URL] [--queue NAME] [--json]
@@ -102,6 +104,7 @@ export function workCommand(argv, io) {
         "retry-base-ms": { type: "string" },
         "retry-for-hours": { type: "string" },
         "drain-timeout": { type: "string" },
+        oauth: { type: "string" },
       },
       "work",
     );
@@ -109,10 +112,18 @@ export function workCommand(argv, io) {
     if (!values.settings) throw new UsageError("work needs --settings FILE");
     const url = redisUrl(values, io);
     let settings;
+    let oauth = {};
     try {
-      settings = JSON.parse(await readFile(values.settings, "utf8"));
+      settings = await readJsonFile(values.settings, "settings file");
+      if (values.oauth) {
+        const file = await readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`));
+        settings = withAccessToken(settings, file.accessToken);
+        oauth = file.host;
+      }
     } catch (error) {
-      throw new UsageError(`cannot read settings file ${values.settings}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+      // One reader for every command's files: its messages never quote the text (it holds credentials).
+      if (error instanceof FileError) throw new UsageError(error.message);
+      throw error;
     }
     const hours = values["retry-for-hours"];
     if (hours !== undefined && !(Number(hours) > 0)) throw new UsageError(`--retry-for-hours must be a number > 0, got "${hours}"`);
@@ -122,6 +133,7 @@ export function workCommand(argv, io) {
       worker = await startWorker({
         redis: url,
         settings,
+        ...oauth,
         ...(values.queue ? { queue: values.queue } : {}),
         ...(values["batch-size"] ? { batchSize: whole(values["batch-size"], "batch-size") } : {}),
         ...(values.batches ? { batches: whole(values.batches, "batches") } : {}),

@@ -130,6 +130,31 @@ describe("exit 2 and nothing sent", () => {
     });
   });
 
+  test("serve and work read their settings and --oauth files through the same reader: never the text", async () => {
+    const good = file("good-sw.json", settingsFor("http://127.0.0.1:9"));
+    const secretSettings = file("sw1.json", `{"subdomain":"acme","email":"a@b.c","password":hunter2-secret}`);
+    const secretOauth = file("sw2.json", `{"clientId":"c","clientSecret":hunter2-secret}`);
+    const commands = [
+      ["serve", "--write-key", "k", "--port", "0"],
+      // Settings are read before Redis is reached: no server is needed for this refusal.
+      ["work", "--redis", "redis://127.0.0.1:9"],
+    ];
+    for (const command of commands) {
+      for (const [args, what, name] of [
+        [["--settings", secretSettings], "settings", "sw1.json"],
+        [["--settings", good, "--oauth", secretOauth], "oauth", "sw2.json"],
+      ]) {
+        const result = await run([...command, ...args]);
+        assert.equal(result.code, 2, `${command[0]}: ${result.stderr}`);
+        assert.doesNotMatch(result.stderr, /hunter2/);
+        assert.match(result.stderr, new RegExp(`${what} file .*${name.replace(".", "\\.")} is not valid JSON: unexpected character at line \\d+, column \\d+\\n$`));
+      }
+      const missingKey = await run([...command, "--settings", good, "--oauth", file("sw3.json", { clientId: "c" })]);
+      assert.equal(missingKey.code, 2);
+      assert.match(missingKey.stderr, /oauth file .*sw3\.json: "clientSecret" is required\n$/);
+    }
+  });
+
   test("unreadable events: the line is named, exit 2; input is streamed, so the events before it were handled, none after", async () => {
     await withServer({}, async (server) => {
       const settings = file("s.json", settingsFor(server.url));
@@ -180,6 +205,41 @@ describe("send", () => {
       assert.equal(JSON.parse(result.lines[0]).status, "delivered");
       assert.deepEqual(server.simulator.log().map((e) => `${e.path} ${e.status}`).slice(0, 2), ["/oauth/tokens 201", "/api/v2/users/search 200"]);
       assert.deepEqual(JSON.parse(readFileSync(oauth, "utf8")), client, "the file is not rewritten");
+    });
+  });
+
+  test("serve --oauth with a client id and secret only: a fleet gets tokens with client_credentials, nothing stored", async () => {
+    const client = { clientId: "fleet", clientSecret: "fleet-secret", scope: "users:write" };
+    await withServer({ auth: { basic: [], bearer: [] }, oauthClients: [{ clientId: client.clientId, clientSecret: client.clientSecret, refreshToken: "unused" }] }, async (server) => {
+      const settings = file("serve-cc-settings.json", { subdomain: "acme", baseUrl: server.url });
+      const oauth = file("serve-cc-oauth.json", client);
+      const child = spawn(process.execPath, [CLI, "serve", "--settings", settings, "--oauth", oauth, "--write-key", "wk", "--port", "0", "--batch-window", "0"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      try {
+        const url = await new Promise((resolve, reject) => {
+          let stdout = "";
+          child.stdout.on("data", (d) => {
+            stdout += d;
+            if (stdout.includes("\n")) resolve(stdout.split("\n")[0]);
+          });
+          child.on("exit", () => reject(new Error(`serve exited: ${stderr}`)));
+        });
+        const response = await fetch(`${url}/v1/identify`, {
+          method: "POST",
+          headers: { authorization: `Basic ${btoa("wk:")}`, "content-type": "application/json" },
+          body: JSON.stringify(identify(1)),
+        });
+        assert.equal(response.status, 200);
+        assert.equal((await response.json()).events[0].status, "delivered");
+        const tokenRequest = server.simulator.log().find((e) => e.path === "/oauth/tokens");
+        assert.equal(tokenRequest?.status, 201);
+        assert.deepEqual(server.simulator.state().users.map((user) => user.external_id), ["u-1"]);
+        assert.deepEqual(JSON.parse(readFileSync(oauth, "utf8")), client, "the file is not rewritten");
+        assert.doesNotMatch(stderr, /fleet-secret/);
+      } finally {
+        child.kill("SIGKILL");
+      }
     });
   });
 
