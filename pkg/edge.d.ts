@@ -79,7 +79,7 @@ export interface HandlerOptions {
    */
   mode?: "wait" | "waitUntil";
   /** messageId de-duplication window; false turns it off. Defaults: 100,000 messageIds, 24 hours. */
-  dedupe?: { maxEntries?: number; windowMs?: number } | false;
+  dedupe?: { maxEntries?: number; windowMs?: number } | DedupeWindow | false;
   /** Events in delivery at once, across all requests. Default 8. */
   concurrency?: number;
   /** Accepted, unfinished events beyond which new requests get 503 (nothing sent). Default 10,000. */
@@ -180,11 +180,19 @@ export const DEFAULTS: Readonly<{
  */
 export function messageKey(messageId: string): string;
 
-/** The messageId window: bounded in count and time. */
+export interface DedupeEntry {
+  status: string;
+  code: string;
+  at: number;
+}
+
+/** The messageId window: bounded in count and time. `store` is told of each change (to persist it). */
 export class DedupeWindow {
-  constructor(options?: { maxEntries?: number; windowMs?: number; now?: () => number });
-  get(messageId: string): { status: string; code: string; at: number } | null;
+  constructor(options?: { maxEntries?: number; windowMs?: number; now?: () => number; store?: { put(id: string, entry: DedupeEntry): unknown; delete(id: string): unknown } | null });
+  get(messageId: string): DedupeEntry | null;
   remember(messageId: string, outcome: { status: string; code: string }): void;
+  /** Puts back saved entries, oldest first, without telling the store. */
+  restore(entries: Iterable<[string, DedupeEntry]>): void;
   prune(): void;
   readonly size: number;
 }

@@ -69,7 +69,7 @@ function asksForRetry(outcome) {
 }
 
 /** Compares two strings in time that depends only on their lengths. */
-function sameText(a, b) {
+export function sameText(a, b) {
   let diff = a.length ^ b.length;
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
@@ -77,7 +77,7 @@ function sameText(a, b) {
 }
 
 /** The write key of an `Authorization: Basic base64("key:")` header; null when not Basic or unreadable. */
-function basicUser(authorization) {
+export function basicUser(authorization) {
   const match = /^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
   if (!match) return null;
   try {
@@ -110,19 +110,25 @@ export function messageKey(id) {
   return JSON.parse(JSON.stringify(key));
 }
 
-/** Remembers which messageIds reached a final outcome: bounded in count and in time. */
+/**
+ * Remembers which messageIds reached a final outcome: bounded in count and in time. `store` (optional,
+ * `{put(id, entry), delete(id)}`) is told of every change, so that the window can outlive the process
+ * (the Cloudflare Worker keeps it in its Durable Object's storage); `restore` refills it from there.
+ */
 export class DedupeWindow {
   #seen = new Map(); // messageId → {status, code, at}, oldest first
   #max;
   #windowMs;
   #now;
+  #store;
 
-  constructor({ maxEntries = DEFAULTS.dedupeMaxEntries, windowMs = DEFAULTS.dedupeWindowMs, now = Date.now } = {}) {
+  constructor({ maxEntries = DEFAULTS.dedupeMaxEntries, windowMs = DEFAULTS.dedupeWindowMs, now = Date.now, store = null } = {}) {
     if (!(maxEntries >= 1)) throw new TypeError("dedupe.maxEntries must be a number ≥ 1");
     if (!(windowMs > 0)) throw new TypeError("dedupe.windowMs must be a number > 0");
     this.#max = maxEntries;
     this.#windowMs = windowMs;
     this.#now = now;
+    this.#store = store;
   }
 
   get(messageId) {
@@ -130,7 +136,7 @@ export class DedupeWindow {
     const entry = this.#seen.get(id);
     if (!entry) return null;
     if (this.#now() - entry.at >= this.#windowMs) {
-      this.#seen.delete(id);
+      this.#forget(id);
       return null;
     }
     return entry;
@@ -138,17 +144,33 @@ export class DedupeWindow {
 
   remember(messageId, outcome) {
     const id = messageKey(messageId);
+    const entry = { status: outcome.status, code: outcome.code, at: this.#now() };
     this.#seen.delete(id);
-    this.#seen.set(id, { status: outcome.status, code: outcome.code, at: this.#now() });
+    this.#seen.set(id, entry);
+    this.#store?.put(id, entry);
+    this.prune();
+  }
+
+  /** Puts back entries saved by `store` (oldest first); the store is not told. */
+  restore(entries) {
+    for (const [id, entry] of entries) {
+      this.#seen.delete(id);
+      this.#seen.set(id, { status: entry.status, code: entry.code, at: entry.at });
+    }
     this.prune();
   }
 
   prune() {
     const cutoff = this.#now() - this.#windowMs;
     for (const [id, entry] of this.#seen) {
-      if (this.#seen.size > this.#max || entry.at <= cutoff) this.#seen.delete(id);
+      if (this.#seen.size > this.#max || entry.at <= cutoff) this.#forget(id);
       else break;
     }
+  }
+
+  #forget(id) {
+    this.#seen.delete(id);
+    this.#store?.delete(id);
   }
 
   get size() {
@@ -166,6 +188,18 @@ class RequestError extends Error {
 }
 
 /**
+ * Lets go of a body the answer does not need. Never awaited: on some runtimes (Vercel's edge-runtime) the
+ * cancel of a body that is still arriving never settles, and the refused client would get no answer.
+ */
+function discardBody(request) {
+  try {
+    request.body?.cancel().catch(() => {});
+  } catch {
+    // a body already locked or gone: nothing to let go of
+  }
+}
+
+/**
  * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it.
  * @param {Request} request
  */
@@ -174,7 +208,7 @@ async function readBody(request, limit) {
   const tooLarge = () =>
     new RequestError(400, "request_too_large", `the request body is larger than ${limit} bytes (500 KB per request is the limit)`, { limit: "500 KB per request", limitBytes: limit });
   if (Number.isFinite(declared) && declared > limit) {
-    await request.body?.cancel().catch(() => {});
+    discardBody(request);
     throw tooLarge();
   }
   if (!request.body) return "";
@@ -186,7 +220,7 @@ async function readBody(request, limit) {
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel().catch(() => {});
+      reader.cancel().catch(() => {}); // not awaited: see discardBody
       throw tooLarge();
     }
     chunks.push(value);
@@ -205,7 +239,7 @@ async function readBody(request, limit) {
  * - `settings` (required): the destination's settings; `writeKeys` (required): string or string[];
  * - `mode`: "wait" (default: answer once every outcome is known) or "waitUntil" (answer 200 at once and
  *   deliver after; see the README for what it risks);
- * - `dedupe`: `{maxEntries, windowMs}` or `false`; `concurrency`, `maxPendingEvents`, `responseTimeoutMs`,
+ * - `dedupe`: `{maxEntries, windowMs}`, a `DedupeWindow`, or `false`; `concurrency`, `maxPendingEvents`, `responseTimeoutMs`,
  *   `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
  * - `batchWindowMs` (default 25; 0 delivers each event alone) and `maxBatchEvents` (500): events that
  *   arrive within the window, from any requests, are planned together as one engine batch;
@@ -253,7 +287,7 @@ export function createHandler(options = {}) {
   const origins = cors.origins ?? "*";
   const prefix = basePath.replace(/\/+$/, "");
 
-  let window = dedupe === false ? null : new DedupeWindow({ ...dedupe, now });
+  let window = dedupe === false ? null : dedupe instanceof DedupeWindow ? dedupe : new DedupeWindow({ ...dedupe, now });
   let claims = null; // with Redis: a delivery in progress on another instance
   let enqueue = null;
   let shared = null;
@@ -543,11 +577,11 @@ export function createHandler(options = {}) {
     }
     if (route.kind === "metrics") {
       // The browser library's own telemetry: accepted and ignored.
-      await request.body?.cancel().catch(() => {});
+      discardBody(request);
       return { response: json(request, 200, { success: true }), events: 0 };
     }
     if (closing) {
-      await request.body?.cancel().catch(() => {});
+      discardBody(request);
       return { response: shuttingDown(request), events: 0 };
     }
 
@@ -557,7 +591,7 @@ export function createHandler(options = {}) {
     if (authorization !== null && authorization.trim() !== "") {
       headerKey = basicUser(authorization);
       if (headerKey === null || !acceptedKey(headerKey)) {
-        await request.body?.cancel().catch(() => {});
+        discardBody(request);
         return { response: unauthorized(), events: 0 };
       }
     }
@@ -644,7 +678,7 @@ export function createHandler(options = {}) {
     try {
       result = await answer(request, waitUntil);
     } catch (error) {
-      await request.body?.cancel().catch(() => {});
+      discardBody(request);
       if (error instanceof RequestError) {
         counters.rejected++;
         result = { response: json(request, error.status, { success: false, error: error.error, message: error.message, ...error.extra }), events: 0 };

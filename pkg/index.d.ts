@@ -18,12 +18,13 @@ export type SegmentEvent = EngineEvent | Record<string, unknown> | string;
 
 /**
  * The engine's codes (README, "Outcomes"), plus the host's (status "failed"): `cancelled` (retryable)
- * when the destination was closed before the event finished, `redirected` (retryable) when Zendesk's
- * address answered a redirect (never followed), `response_too_large` (retryable) when an answer was
- * larger than `maxResponseBytes`, and `internal_error` when the engine itself failed (not retryable; an
- * event that was in progress on an engine instance another event broke: retryable).
+ * when the destination was closed before the event finished, `interrupted` (retryable) when the runtime
+ * cut the delivery short, `redirected` (retryable) when Zendesk's address answered a redirect (never
+ * followed), `response_too_large` (retryable) when an answer was larger than `maxResponseBytes`, and
+ * `internal_error` when the engine itself failed (not retryable; an event that was in progress on an
+ * engine instance another event broke: retryable).
  */
-export type OutcomeCode = EngineOutcomeCode | "cancelled" | "redirected" | "response_too_large" | "internal_error";
+export type OutcomeCode = EngineOutcomeCode | "cancelled" | "interrupted" | "redirected" | "response_too_large" | "internal_error";
 
 /** How one event ended. `mapping` says where each input field went (`to` null when it was dropped). */
 export type Outcome = Omit<EngineOutcome, "code"> & { code: OutcomeCode };
@@ -112,8 +113,8 @@ export interface DestinationOptions {
   random?: () => number;
   /** The engine's bindings, when already loaded (default: load ./engine.js). */
   engine?: unknown;
-  /** Where the .wasm is, for runtimes that bundle it (passed to loadEngine). */
-  wasm?: unknown;
+  /** Where the .wasm is, for runtimes that bundle it (passed to loadEngine): a WebAssembly.Module, bytes, a URL or a Response. */
+  wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | URL | string | Response | Promise<Response>;
   /**
    * The most the host reads of one answer, decompressed (default 8 MiB: Zendesk's largest page is a few
    * hundred KB). Beyond it the event ends `failed/response_too_large`.
@@ -220,6 +221,9 @@ export declare function validateSettings(settings: Settings | string, options?: 
 
 /** The code of the outcome of an event cut short by close(): "cancelled". */
 export declare const CANCELLED: "cancelled";
+
+/** The code of the outcome of an event the runtime cut short (not close()): "interrupted". */
+export declare const INTERRUPTED: "interrupted";
 
 /** Headers with the Authorization credential replaced by "[redacted]" (scheme kept). */
 export declare function redactHeaders(headers: Record<string, string>): Record<string, string>;

@@ -27,6 +27,12 @@ const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETU
 
 /** Code of the outcome an event gets when the destination is closed before the event finished. */
 export const CANCELLED = "cancelled";
+/**
+ * Code of the outcome an event gets when the runtime, not `close()`, cut its delivery short: a wait or a
+ * request of the host failed in a way no answer explains (Cloudflare Workers end the promises of a request
+ * that has ended). Retryable: the event itself is fine.
+ */
+export const INTERRUPTED = "interrupted";
 
 /** Thrown (rejected) by `createDestination` for bad settings. `errors` lists `{key, code, message}`. */
 export class SettingsError extends Error {
@@ -102,6 +108,14 @@ function pathPrefix(url) {
   return "";
 }
 
+/** A wait or request of the host failed without an answer or a close(): the runtime cut it short. */
+class HostInterrupted extends Error {
+  constructor(cause) {
+    super("interrupted", { cause });
+    this.name = "HostInterrupted";
+  }
+}
+
 function defaultSleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -118,14 +132,24 @@ function defaultSleep(ms, signal) {
 }
 
 // Loaded on first use (not a static import) so that the host works with an injected engine, too.
+// "#engine" is the runtime's own entry, picked by the package's `imports` conditions (engine-node.js on
+// Node, engine-workerd.js on Workers, engine.js elsewhere). A browser loading these files unbundled has
+// no package.json to ask: it cannot resolve "#engine" (a TypeError) and takes the web entry.
+async function engineEntry() {
+  try {
+    return await import("#engine");
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    return import("./engine.js");
+  }
+}
+
 async function engineBindings(source) {
-  const { loadEngine } = await import("./engine.js");
-  return loadEngine(source);
+  return (await engineEntry()).loadEngine(source);
 }
 
 async function freshEngineBindings(source) {
-  const { freshEngine } = await import("./engine.js");
-  return freshEngine(source);
+  return (await engineEntry()).freshEngine(source);
 }
 
 function settingsError(thrown) {
@@ -458,9 +482,10 @@ export class ZendeskDestination {
             link.release();
           }
         }
-      } catch {
+      } catch (error) {
         lock.release();
-        return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
+        if (this.#closing.aborted) return this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent"));
+        return this.#count(hostOutcome(INTERRUPTED, `the runtime cut this event short while it waited for its turn (${error?.message ?? String(error)}); it was not sent: retry it`));
       }
       try {
         await this.#learned("pull");
@@ -669,7 +694,13 @@ export class ZendeskDestination {
       conversation = engine(() => destination.begin(input, this.#now()));
       let step = engine(() => conversation.step());
       while (step.kind === "request") {
-        const answer = await perform(step.request, context);
+        let answer;
+        try {
+          answer = await perform(step.request, context);
+        } catch (error) {
+          // The host's own endings pass; anything else failed without an answer or a close().
+          throw error instanceof Cancelled || error instanceof HostFailure ? error : new HostInterrupted(error);
+        }
         step = engine(() => conversation.respond(answer));
       }
       const outcome = { ...step.outcomes[0] };
@@ -681,6 +712,10 @@ export class ZendeskDestination {
         return hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`, { warnings: context.warnings });
       }
       if (error instanceof HostFailure) return hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable, warnings: context.warnings });
+      if (error instanceof HostInterrupted) {
+        const cause = error.cause?.message ?? String(error.cause);
+        return hostOutcome(INTERRUPTED, `the runtime cut this event's delivery short (${cause}): retry it.${landed}`, { warnings: context.warnings });
+      }
       if (error instanceof EngineFailure && error.instance === null) {
         // Not this event's fault: another event broke the engine instance this one was using.
         return hostOutcome("internal_error", `the engine failed on another event and was replaced while this event was in progress; retry it.${landed}`, { warnings: context.warnings });

@@ -3,7 +3,7 @@
 // begin/step/respond) and end to end, requests per event, and the wasm memory after the run.
 // Usage: node scripts/bench-engine.mjs [rounds]
 import { readFileSync } from "node:fs";
-import { loadEngine, engineMemoryBytes } from "../pkg/engine.js";
+import { loadEngine, engineMemoryBytes } from "zendesk-destination/engine"; // Node's entry (the package's node condition)
 import { createSimulator } from "../pkg/simulator.js";
 
 const rounds = Number(process.argv[2] ?? 5);

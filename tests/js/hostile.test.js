@@ -6,7 +6,7 @@ import http, { createServer } from "node:http";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { createHandler } from "../../pkg/edge.js";
-import { freshEngine, loadEngine } from "../../pkg/engine.js";
+import { freshEngine, loadEngine } from "zendesk-destination/engine"; // Node's entry (the package's node condition)
 import { stringify } from "../../pkg/host/json.js";
 import { createDestination, validateSettings } from "../../pkg/index.js";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
