@@ -704,6 +704,7 @@ export function createHandler(options = {}) {
   }
 
   handler.ready = ready.then(() => undefined);
+  handler.ready.catch(() => {}); // a rejection nobody awaits must not end the process (or a sandbox)
   handler.limits = Object.freeze({ ...limits });
   handler.drain = drain;
   handler.stats = () => ({ ...counters, outcomes: { ...counters.outcomes }, pending: pending.size, inflight: inflight.size, remembered: window?.size ?? 0 });

@@ -137,7 +137,8 @@ export default {
       let accepted = false;
       for (const candidate of config.writeKeys) accepted = (key !== null && sameText(candidate, key)) || accepted;
       if (!accepted) {
-        request.body?.cancel().catch(() => {});
+        // The body is left alone: workerd drains it, and a cancelled body would reset the connection
+        // under a client still sending, which then never reads the 401.
         return json(request, 401, { success: false, error: "unauthorized", message: "a valid write key is required (HTTP Basic with the write key as user name, or writeKey in the body); nothing was sent" }, { "WWW-Authenticate": 'Basic realm="segment"' });
       }
     }

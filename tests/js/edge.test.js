@@ -269,6 +269,39 @@ describe("bad requests", () => {
   });
 });
 
+describe("refused bodies", () => {
+  // Vercel's edge-runtime: cancelling a body still arriving never settles. A refusal must not wait for it.
+  const stuckBody = () =>
+    new ReadableStream({
+      pull(controller) {
+        controller.enqueue(new TextEncoder().encode(" ".repeat(1024)));
+        return new Promise(() => {}); // the rest never arrives
+      },
+      cancel: () => new Promise(() => {}),
+    });
+  const answered = (promise) => Promise.race([promise.then((r) => r.status), new Promise((resolve) => setTimeout(() => resolve("no answer after 2 s"), 2000))]);
+
+  for (const [what, path, headers, status] of [
+    ["a wrong write key", "/v1/track", { authorization: "Basic " + btoa("wrong:") }, 401],
+    ["the telemetry endpoint", "/v1/m", {}, 200],
+    ["a declared size over the limit", "/v1/batch", { authorization: BASIC, "content-length": String(600 * 1024) }, 400],
+  ]) {
+    test(`${what}: answered without waiting on the body's cancel`, async (t) => {
+      const { handler } = setup(t);
+      const request = new Request(`http://edge.test${path}`, { method: "POST", headers, body: stuckBody(), duplex: "half" });
+      assert.equal(await answered(handler(request)), status);
+    });
+  }
+
+  test("while closing: answered without waiting on the body's cancel", async (t) => {
+    const { handler } = setup(t);
+    await handler.ready;
+    handler.close({ timeoutMs: 0 });
+    const request = new Request("http://edge.test/v1/track", { method: "POST", headers: { authorization: BASIC }, body: stuckBody(), duplex: "half" });
+    assert.equal(await answered(handler(request)), 503);
+  });
+});
+
 describe("CORS", () => {
   test("the preflight allows POST with the browser library's headers", async (t) => {
     const { handler } = setup(t);

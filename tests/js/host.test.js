@@ -544,6 +544,33 @@ describe("shutdown", () => {
   });
 });
 
+describe("cut short by the runtime", () => {
+  // Cloudflare Workers reject the pending waits of a request that has ended with errors like this one.
+  const RUNTIME_ERROR = "Cannot perform I/O on behalf of a different request (a promise created by a request that has since ended)";
+
+  test("a wait the runtime cuts short ends interrupted (retryable), not cancelled nor internal_error", async () => {
+    const { destination } = await setup(() => ({ status: 500, body: "" }), { options: { sleep: () => Promise.reject(new Error(RUNTIME_ERROR)) } });
+    const result = await destination.deliver({ userId: "a" });
+    assert.equal(result.status, "failed");
+    assert.equal(result.code, "interrupted");
+    assert.equal(result.retryable, true);
+    assert.match(result.message, /the runtime cut this event's delivery short \(Cannot perform I\/O on behalf of a different request/);
+    assert.match(result.message, /1 request\(s\) had been sent and may have landed/);
+    assert.doesNotMatch(result.message, /closed/);
+  });
+
+  test("only close() makes an event cancelled", async () => {
+    const never = () => new Promise(() => {});
+    const { destination } = await setup(() => ({ status: 500, body: "" }), { options: { sleep: never } });
+    const pending = destination.deliver({ userId: "a" });
+    await new Promise((r) => setTimeout(r, 5));
+    await destination.close({ timeoutMs: 0 });
+    const result = await pending;
+    assert.equal(result.code, "cancelled");
+    assert.match(result.message, /the destination was closed/);
+  });
+});
+
 describe("OAuth refresh", () => {
   function* twoReads() {
     const a = yield request("GET", "/api/v2/users/search?external_id=1", null, "Bearer old-token");

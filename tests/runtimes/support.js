@@ -16,7 +16,7 @@ import { account } from "../js/account-view.js";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const PKG = fileURLToPath(new URL("../../pkg/", import.meta.url));
 export const WRITE_KEY = "wk_runtime_test";
-const BASIC = "Basic " + btoa(`${WRITE_KEY}:`);
+export const BASIC = "Basic " + btoa(`${WRITE_KEY}:`);
 
 /** createHandler options for a runtime in front of the simulator at `zendesk`. */
 export function handlerOptions(zendesk, extra = {}) {
@@ -80,7 +80,7 @@ export function spawnServer(command, args, { env = {}, name = command } = {}) {
   });
 }
 
-function call(url, path, { method = "POST", body, auth = BASIC, headers = {}, duplex } = {}) {
+export function call(url, path, { method = "POST", body, auth = BASIC, headers = {}, duplex } = {}) {
   return fetch(url + path, {
     method,
     headers: { ...(auth ? { authorization: auth } : {}), ...headers },
@@ -227,9 +227,10 @@ export async function checkRoutes(start) {
  * The load run: `clients` analytics-node instances at once, each with its own users (identify, a
  * forwarded track, a track not forwarded, a group for every other user), against a simulator that faults
  * 10% of requests and allows `ratePerMinute` requests per (simulated) minute. `during(progress)` runs
- * while the clients send (Workers restart their Durable Object there).
+ * while the clients send (Workers restart their Durable Object there); `afterwards({runtime, sim})` after
+ * the checks, with both still up.
  */
-export async function checkLoad(start, { clients = 32, usersPerClient = 1, ratePerMinute = 60, during } = {}) {
+export async function checkLoad(start, { clients = 32, usersPerClient = 1, ratePerMinute = 60, during, afterwards } = {}) {
   const sim = await startSimulatorServer({
     rateLimitPerMinute: ratePerMinute,
     timeScale: 20, // a simulated minute lasts 3 s: the limit is ratePerMinute per 3 real seconds
@@ -263,7 +264,7 @@ export async function checkLoad(start, { clients = 32, usersPerClient = 1, rateP
       for (const result of settled) if (result.status === "rejected") failures.push(String(result.reason?.reason ?? result.reason?.message ?? result.reason));
       await analytics.closeAndFlush({ timeout: 120_000 });
     });
-    if (during) await during({ delivered: () => sim.simulator.state().users.length, expected });
+    if (during) await during({ runtime, users: () => sim.simulator.state().users.length, expected });
     await Promise.all(runs);
 
     const state = sim.simulator.state();
@@ -285,6 +286,7 @@ export async function checkLoad(start, { clients = 32, usersPerClient = 1, rateP
     // The limit shaped the run: it needed several windows' worth of requests (the host paces itself by the
     // rate-limit headers, so Zendesk rarely gets to answer 429 on its own).
     assert.ok(state.counters.requests > 2 * ratePerMinute, `more than two windows of the rate limit were needed (${state.counters.requests} requests)`);
+    if (afterwards) await afterwards({ runtime, sim });
     return { expected, counters: state.counters };
   } finally {
     await runtime.stop();

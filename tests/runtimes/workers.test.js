@@ -1,0 +1,100 @@
+// The ready Worker (zendesk-destination/worker) on Cloudflare's runtime, workerd, through miniflare: the
+// Worker checks and forwards, one Durable Object per Zendesk account delivers. Bundled with esbuild the
+// way wrangler bundles (conditions workerd, worker, browser; the .wasm a CompiledWasm module), with no
+// nodejs_compat flag. workerd lets a Worker reach loopback only through a network service allowing it.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { call, checkAnalyticsNode, checkLoad, checkRoutes, ROOT } from "./support.js";
+
+const COMPATIBILITY_DATE = "2026-04-01";
+const dirs = [];
+after(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+async function bundle() {
+  const outdir = await mkdtemp(join(tmpdir(), "zendesk-worker-"));
+  dirs.push(outdir);
+  await build({
+    stdin: { contents: `export { default, ZendeskAccount } from "zendesk-destination/worker";`, resolveDir: ROOT, loader: "js" },
+    outfile: join(outdir, "worker.js"),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    conditions: ["workerd", "worker", "browser"],
+    loader: { ".wasm": "copy" },
+    logLevel: "error",
+  });
+  return outdir;
+}
+const bundled = bundle();
+
+/** Miniflare options for the Worker configured with these createHandler options. */
+async function workerOptions(options, persist) {
+  const { settings, writeKeys, ...handlerOptions } = options;
+  const outdir = await bundled;
+  return {
+    modules: true,
+    scriptPath: join(outdir, "worker.js"),
+    modulesRoot: outdir,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { ZENDESK_SETTINGS: JSON.stringify(settings), SEGMENT_WRITE_KEYS: writeKeys.join(","), HANDLER_OPTIONS: JSON.stringify(handlerOptions) },
+    durableObjects: { ZENDESK_ACCOUNT: "ZendeskAccount" },
+    durableObjectsPersist: persist,
+    outboundService: { network: { allow: ["local"] } },
+    host: "127.0.0.1",
+    port: 0,
+  };
+}
+
+async function start(options) {
+  const persist = await mkdtemp(join(tmpdir(), "zendesk-do-"));
+  dirs.push(persist);
+  const config = await workerOptions(options, persist);
+  const mf = new Miniflare(config);
+  const url = (await mf.ready).href.replace(/\/$/, "");
+  return {
+    url,
+    mf,
+    stop: () => mf.dispose(),
+    /** Restarts workerd (the Durable Object with it), as a deploy does; its storage stays. */
+    restart: async () => {
+      await mf.setOptions({ ...config, port: Number(new URL(url).port) });
+      const now = (await mf.ready).href.replace(/\/$/, "");
+      assert.equal(now, url, "the Worker came back on the same address");
+    },
+  };
+}
+
+describe("Cloudflare Workers (workerd, through miniflare)", () => {
+  test("analytics-node sends identify, track, group and a batch through it", () => checkAnalyticsNode(start));
+  test("every route and refusal answers", () => checkRoutes(start));
+  test("load: concurrent clients, faults and a tight rate limit; every event delivered once", () => checkLoad(start));
+  test("load with the Durable Object restarted mid-run: nothing lost, nothing written twice", async () => {
+    let restartedAt = null;
+    await checkLoad(start, {
+      during: async ({ runtime, users, expected }) => {
+        // Once a third of the users have landed: the rest are queued, in flight or not yet sent.
+        while (users() < expected.users / 3) await new Promise((resolve) => setTimeout(resolve, 20));
+        restartedAt = users();
+        await runtime.restart();
+      },
+      afterwards: async ({ runtime, sim }) => {
+        // Restarted once more: the messageIds it finished are still known, from its storage alone.
+        await runtime.restart();
+        const before = sim.simulator.state().counters.requests;
+        const batch = ["i", "t1", "t2", "g"].map((suffix) => ({ type: { i: "identify", t1: "track", t2: "track", g: "group" }[suffix], userId: "c0-u0", messageId: `c0-u0-${suffix}`, event: "Order Completed", groupId: "org-c0-u0", traits: { name: "Load c0-u0" }, properties: { orderId: "o-c0-u0" } }));
+        const again = await call(runtime.url, "/v1/batch", { body: JSON.stringify({ batch }), headers: { "content-type": "application/json" } });
+        assert.equal(again.status, 200, JSON.stringify(again.body));
+        assert.deepEqual(again.body.events.map((e) => [e.messageId, e.duplicate ?? false]), batch.map((e) => [e.messageId, true]));
+        assert.equal(sim.simulator.state().counters.requests, before, "nothing was sent to Zendesk again");
+      },
+    });
+    assert.ok(restartedAt !== null && restartedAt < 32, `restarted mid-run (${restartedAt} of 32 users had landed)`);
+  });
+});
