@@ -196,3 +196,9 @@ export class DedupeWindow {
   prune(): void;
   readonly size: number;
 }
+
+/** The write key of an `Authorization: Basic base64("key:")` header; null when not Basic or unreadable. */
+export function basicUser(authorization: string): string | null;
+
+/** Compares two strings in time that depends only on their lengths (write keys). */
+export function sameText(a: string, b: string): boolean;

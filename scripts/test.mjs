@@ -1,7 +1,8 @@
 // Runs every test: the engine's Rust tests (with the property checks), its wasm-bindgen tests in Node,
-// the JavaScript tests (host, simulator, CLI, edge handler, end to end over HTTP on 127.0.0.1), and the
-// browser tests in Debian's Chromium (preview page, Segment's browser client, the wasm-bindgen tests
-// again in the browser). Installs what it needs first, so a fresh machine only needs Rust, Node and npm.
+// the JavaScript tests (host, simulator, CLI, edge handler, end to end over HTTP on 127.0.0.1), the edge
+// handler on Workers, Deno, Bun and Vercel's edge runtime, and the browser tests in Debian's Chromium
+// (preview page, Segment's browser client, the wasm-bindgen tests again in the browser). Installs what it
+// needs first, so a fresh machine only needs Rust, Node and npm.
 import { spawn } from "node:child_process";
 import { build } from "./build.mjs";
 import { ensureRedis } from "./redis.mjs";
@@ -54,6 +55,9 @@ try {
 await suite("engine (Rust)", "cargo", ["test", "--quiet"]);
 await suite("engine through the bindings (Node)", "cargo", ["test", "--target", "wasm32-unknown-unknown", "--test", "wasm"], wasmRunner);
 await suite("JavaScript", "node", ["--test", "--test-reporter=tap", "tests/js/"]);
+// The edge handler on the runtimes it promises, each on its real binary from npm: Cloudflare Workers
+// (workerd via miniflare, built by wrangler), Deno, Bun and Vercel's edge-runtime.
+await suite("edge runtimes", "node", ["--test", "--test-reporter=tap", "tests/runtimes/"]);
 
 const browser = await import("./browser.mjs");
 try {

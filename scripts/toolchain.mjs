@@ -1,6 +1,7 @@
 // Installs, idempotently, what building and testing need on a fresh machine that has only Rust,
 // Node and npm: the wasm32 target, wasm-bindgen-cli at the exact version of the wasm-bindgen crate in
-// Cargo.lock, and the npm dev dependencies (binaryen's wasm-opt, playwright-core, Segment's clients).
+// Cargo.lock, and the npm dev dependencies (binaryen's wasm-opt, playwright-core, Segment's clients, and
+// the edge runtimes the tests run on: miniflare/workerd and wrangler, deno, bun, edge-runtime, esbuild).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -1,37 +1,48 @@
 // The ready Worker (zendesk-destination/worker) on Cloudflare's runtime, workerd, through miniflare: the
-// Worker checks and forwards, one Durable Object per Zendesk account delivers. Bundled with esbuild the
-// way wrangler bundles (conditions workerd, worker, browser; the .wasm a CompiledWasm module), with no
-// nodejs_compat flag. workerd lets a Worker reach loopback only through a network service allowing it.
+// Worker checks and forwards, one Durable Object per Zendesk account delivers. The code is what
+// `wrangler deploy` would upload for examples/cloudflare-worker (its --dry-run output: wrangler's own
+// bundling, the "workerd" condition, the .wasm as a CompiledWasm module, no nodejs_compat), and the
+// bindings are those its wrangler.toml declares. workerd lets a Worker reach loopback only through a
+// network service allowing it.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { build } from "esbuild";
+import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { call, checkAnalyticsNode, checkLoad, checkRoutes, ROOT } from "./support.js";
 
-const COMPATIBILITY_DATE = "2026-04-01";
+const EXAMPLE = fileURLToPath(new URL("../../examples/cloudflare-worker/", import.meta.url));
+const WRANGLER = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+const COMPATIBILITY_DATE = "2026-04-01"; // the example's
 const dirs = [];
 after(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
 
+/** `wrangler deploy --dry-run` of the example: the Worker exactly as it would be uploaded. */
 async function bundle() {
   const outdir = await mkdtemp(join(tmpdir(), "zendesk-worker-"));
   dirs.push(outdir);
-  await build({
-    stdin: { contents: `export { default, ZendeskAccount } from "zendesk-destination/worker";`, resolveDir: ROOT, loader: "js" },
-    outfile: join(outdir, "worker.js"),
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    conditions: ["workerd", "worker", "browser"],
-    loader: { ".wasm": "copy" },
-    logLevel: "error",
-  });
+  await new Promise((resolve, reject) =>
+    execFile(process.execPath, [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "--config", join(EXAMPLE, "wrangler.toml")], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } }, (error, stdout, stderr) =>
+      error ? reject(new Error(`wrangler deploy --dry-run failed: ${error.message}\n${stdout}\n${stderr}`)) : resolve(),
+    ),
+  );
   return outdir;
 }
 const bundled = bundle();
+
+test("the example's wrangler.toml: a Durable Object binding ZENDESK_ACCOUNT of class ZendeskAccount, with its migration; no nodejs_compat", async () => {
+  const toml = await readFile(join(EXAMPLE, "wrangler.toml"), "utf8");
+  assert.match(toml, /^\[\[durable_objects\.bindings\]\]\nname = "ZENDESK_ACCOUNT"\nclass_name = "ZendeskAccount"$/m);
+  assert.match(toml, /^new_sqlite_classes = \["ZendeskAccount"\]$/m);
+  assert.doesNotMatch(toml, /^compatibility_flags/m, "no compatibility flag (nodejs_compat) is needed");
+  const compatibilityDate = /^compatibility_date = "([0-9-]+)"$/m.exec(toml)?.[1];
+  assert.equal(compatibilityDate, COMPATIBILITY_DATE, "the test runs the example's compatibility date");
+  const files = await readdir(await bundled);
+  assert.ok(files.some((file) => file.endsWith("zendesk_destination_bg.wasm")), `wrangler uploads the .wasm as a module: ${files.join(", ")}`);
+});
 
 /** Miniflare options for the Worker configured with these createHandler options. */
 async function workerOptions(options, persist) {
@@ -39,7 +50,7 @@ async function workerOptions(options, persist) {
   const outdir = await bundled;
   return {
     modules: true,
-    scriptPath: join(outdir, "worker.js"),
+    scriptPath: join(outdir, "index.js"),
     modulesRoot: outdir,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,

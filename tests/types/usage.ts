@@ -44,3 +44,13 @@ export async function usage(): Promise<void> {
   }
   void [code, all, first, errors, status, answer];
 }
+
+// The Worker entry and the engine sources (docs/edge.md).
+import worker, { ZendeskAccount, configFromEnv } from "../../pkg/worker.js";
+export const workerFetch: (request: Request, env: Parameters<typeof worker.fetch>[1]) => Promise<Response> = worker.fetch;
+export const objectClass: typeof ZendeskAccount = ZendeskAccount;
+export const writeKeys: string[] = configFromEnv({ ZENDESK_SETTINGS: "{}", SEGMENT_WRITE_KEYS: "k" }).writeKeys;
+export async function fromBytes(bytes: Uint8Array): Promise<void> {
+  await createDestination(settings, { wasm: bytes });
+  await createDestination(settings, { wasm: new URL("https://cdn.example/engine.wasm") });
+}
