@@ -139,7 +139,7 @@ export interface HandlerStats {
 export interface Handler {
   /**
    * Answers one request. Extra arguments are searched for a context with `waitUntil` (Cloudflare's
-   * `(request, env, ctx)`, Vercel/Netlify's `(request, context)`).
+   * `(request, env, ctx)`, Vercel's `(request, context)`, a FetchEvent).
    */
   (request: Request, ...context: unknown[]): Promise<Response>;
   /** Resolves once the engine is loaded and the settings are checked; rejects with the SettingsError. */

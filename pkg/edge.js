@@ -239,8 +239,8 @@ async function readBody(request, limit) {
  * - `settings` (required): the destination's settings; `writeKeys` (required): string or string[];
  * - `mode`: "wait" (default: answer once every outcome is known) or "waitUntil" (answer 200 at once and
  *   deliver after; see the README for what it risks);
- * - `dedupe`: `{maxEntries, windowMs}`, a `DedupeWindow`, or `false`; `concurrency`, `maxPendingEvents`, `responseTimeoutMs`,
- *   `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
+ * - `dedupe`: `{maxEntries, windowMs}`, a `DedupeWindow`, or `false`; `concurrency`, `maxPendingEvents`,
+ *   `responseTimeoutMs`, `retryAfterSeconds`, `basePath`, `cors` (`{origins: "*" | string[]}`);
  * - `batchWindowMs` (default 25; 0 delivers each event alone) and `maxBatchEvents` (500): events that
  *   arrive within the window, from any requests, are planned together as one engine batch;
  * - `redis` (a redis:// URL or a connected client of npm's `redis`), `redisPrefix`: messageId

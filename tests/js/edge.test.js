@@ -571,6 +571,60 @@ describe("de-duplication by messageId", () => {
     assert.equal(window.size, 2, "x expired and was dropped");
     assert.throws(() => new DedupeWindow({ maxEntries: 0 }), /maxEntries/);
   });
+
+  test("DedupeWindow with a store: told of each entry kept and dropped; restore refills it without telling it", () => {
+    let now = 0;
+    const saved = new Map();
+    const told = [];
+    const store = { put: (id, entry) => (told.push(["put", id]), saved.set(id, entry)), delete: (id) => (told.push(["delete", id]), saved.delete(id)) };
+    const window = new DedupeWindow({ maxEntries: 2, windowMs: 10, now: () => now, store });
+    window.remember("a", { status: "delivered", code: "delivered" });
+    now = 1;
+    window.remember("b", { status: "skipped", code: "unsupported_type" });
+    now = 2;
+    window.remember("c", { status: "invalid", code: "invalid_event" }); // over maxEntries: "a" goes
+    assert.deepEqual(told, [["put", "a"], ["put", "b"], ["put", "c"], ["delete", "a"]]);
+    assert.deepEqual([...saved.keys()], ["b", "c"]);
+
+    // A new window (a restarted process) over the same store: what it knew comes back, expired entries
+    // are dropped from the store too.
+    now = 11.5;
+    told.length = 0;
+    const restarted = new DedupeWindow({ maxEntries: 2, windowMs: 10, now: () => now, store });
+    restarted.restore([...saved]);
+    assert.deepEqual(told, [["delete", "b"]], "b (at 1) expired at 11");
+    assert.equal(restarted.get("b"), null);
+    assert.deepEqual(restarted.get("c"), { status: "invalid", code: "invalid_event", at: 2 });
+  });
+
+  test("the handler takes a DedupeWindow of its own (the Worker passes one kept in storage)", async (t) => {
+    const window = new DedupeWindow();
+    window.restore([["id-1", { status: "delivered", code: "delivered", at: Date.now() }]]);
+    const { handler, zendesk } = setup(t, { options: { dedupe: window } });
+    const answer = await call(handler, post("/v1/identify", identify(1)));
+    assert.equal(answer.status, 200);
+    assert.deepEqual(brief(answer.body.events), [line("id-1", "identify", "delivered", "delivered", { retryable: false, duplicate: true })]);
+    assert.deepEqual(zendesk, [], "nothing was sent");
+    await call(handler, post("/v1/identify", identify(2)));
+    assert.notEqual(window.get("id-2"), null, "the handler remembers in the window it was given");
+  });
+});
+
+describe("an event the runtime cut short", () => {
+  test("answers 503 (retryable interrupted), is not remembered, and the retry delivers it", async (t) => {
+    let cutShort = true;
+    const sleep = (ms) => (cutShort ? Promise.reject(new Error("a promise created by a request that has since ended")) : new Promise((resolve) => setTimeout(resolve, 0)));
+    const { simulator, handler } = setup(t, { options: { sleep }, intercept: (_url, _init, index) => (index === 0 ? new Response("{}", { status: 503 }) : undefined) });
+    const first = await call(handler, post("/v1/identify", identify(1)));
+    assert.equal(first.status, 503);
+    assert.equal(first.body.error, "retry");
+    assert.deepEqual(brief(first.body.events), [line("id-1", "identify", "failed", "interrupted", { retryable: true })]);
+    cutShort = false;
+    const retry = await call(handler, post("/v1/identify", identify(1)));
+    assert.equal(retry.status, 200);
+    assert.deepEqual(brief(retry.body.events), [line("id-1", "identify", "delivered", "delivered", { retryable: false })]);
+    assert.equal(simulator.state().users.length, 1);
+  });
 });
 
 describe("waitUntil mode", () => {
