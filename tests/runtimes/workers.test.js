@@ -6,11 +6,12 @@
 // network service allowing it.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { call, checkAnalyticsNode, checkLoad, checkRoutes, ROOT } from "./support.js";
 
@@ -81,6 +82,38 @@ async function start(options) {
     },
   };
 }
+
+test("Workers compile no WebAssembly from bytes: loadEngine(bytes) says so and names the module to import instead", async () => {
+  const outdir = await mkdtemp(join(tmpdir(), "zendesk-bytes-"));
+  dirs.push(outdir);
+  const entry = `
+    import { loadEngine } from "zendesk-destination/engine";
+    import bytes from "./engine.bin";
+    export default {
+      async fetch() {
+        const results = [];
+        for (const source of [bytes, undefined]) {
+          try {
+            const engine = await loadEngine(source);
+            results.push("loaded " + typeof engine.Destination);
+          } catch (error) {
+            results.push(error.message);
+          }
+        }
+        return Response.json(results);
+      },
+    };`;
+  await build({ stdin: { contents: entry, resolveDir: ROOT, loader: "js" }, outfile: join(outdir, "worker.js"), bundle: true, format: "esm", platform: "neutral", conditions: ["workerd", "worker", "browser"], loader: { ".wasm": "copy" }, external: ["./engine.bin"], logLevel: "error" });
+  await copyFile(join(ROOT, "pkg/wasm/zendesk_destination_bg.wasm"), join(outdir, "engine.bin"));
+  const mf = new Miniflare({ modules: true, scriptPath: join(outdir, "worker.js"), modulesRoot: outdir, modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }, { type: "Data", include: ["**/*.bin"] }], compatibilityDate: COMPATIBILITY_DATE });
+  try {
+    const [fromBytes, byDefault] = await (await mf.dispatchFetch("http://worker.test/")).json();
+    assert.match(fromBytes, /^zendesk-destination: this runtime does not compile WebAssembly from bytes at run time \(.*disallowed by embedder\)\. Pass the wasm option as a WebAssembly\.Module compiled at deploy time: on Cloudflare Workers `import wasm from "zendesk-destination\/wasm\/zendesk_destination_bg\.wasm"`/);
+    assert.equal(byDefault, "loaded function", "without a source, the workerd entry uses the module bundled with the Worker");
+  } finally {
+    await mf.dispose();
+  }
+});
 
 describe("Cloudflare Workers (workerd, through miniflare)", () => {
   test("analytics-node sends identify, track, group and a batch through it", () => checkAnalyticsNode(start));
