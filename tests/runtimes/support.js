@@ -109,9 +109,19 @@ function streamOf(size) {
   });
 }
 
+/** Starts the runtime; if it cannot start, closes the simulator (or it would keep the test process alive). */
+async function startOrClose(start, options, sim) {
+  try {
+    return await start(options);
+  } catch (error) {
+    await sim.close();
+    throw error;
+  }
+}
+
 export async function checkAnalyticsNode(start) {
   const sim = await startSimulatorServer();
-  const runtime = await start(handlerOptions(sim.url));
+  const runtime = await startOrClose(start, handlerOptions(sim.url), sim);
   try {
     // One call per request, each awaited (flushAt 1)…
     const single = new Analytics({ writeKey: WRITE_KEY, host: runtime.url, path: "/v1/batch", flushAt: 1, maxRetries: 2 });
@@ -161,7 +171,7 @@ export async function checkAnalyticsNode(start) {
 
 export async function checkRoutes(start) {
   const sim = await startSimulatorServer();
-  const runtime = await start(handlerOptions(sim.url));
+  const runtime = await startOrClose(start, handlerOptions(sim.url), sim);
   const url = runtime.url;
   const json = { "content-type": "application/json" };
   const event = (type, n, extra = {}) => ({ type, userId: `r${n}`, messageId: `route-${n}`, ...extra });
@@ -236,7 +246,7 @@ export async function checkLoad(start, { clients = 32, usersPerClient = 1, rateP
     timeScale: 20, // a simulated minute lasts 3 s: the limit is ratePerMinute per 3 real seconds
     faults: { rate: 0.1, seed: 42, kinds: ["500", "503", "429-text", "drop", "slow"], slowMs: 300 },
   });
-  const runtime = await start(handlerOptions(sim.url));
+  const runtime = await startOrClose(start, handlerOptions(sim.url), sim);
   const expected = { users: 0, organizations: 0, events: 0, calls: 0 };
   const failures = [];
   const started = Date.now();
