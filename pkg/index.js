@@ -530,9 +530,10 @@ export class ZendeskDestination {
         } finally {
           link.release();
         }
-      } catch {
+      } catch (error) {
         lock.release();
-        return cancelled();
+        if (this.#closing.aborted) return cancelled();
+        return events.map(() => this.#count(hostOutcome(INTERRUPTED, `the runtime cut this event short while it waited for its turn (${error?.message ?? String(error)}); it was not sent: retry it`)));
       }
       try {
         await this.#learned("pull");
@@ -611,7 +612,7 @@ export class ZendeskDestination {
                 const token = `host-failure-${hostFailures.length}`;
                 hostFailures.push({ token, error });
                 answer = { answer: { status: 0, error: token } };
-              } else answer = { error };
+              } else answer = { error: error instanceof Cancelled ? error : new HostInterrupted(error) }; // see #converse
             }
             finished.push({ id, ...answer });
             wake?.();
@@ -640,6 +641,10 @@ export class ZendeskDestination {
         return events.map(() => hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`));
       }
       if (error instanceof HostFailure) return events.map(() => hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable }));
+      if (error instanceof HostInterrupted) {
+        const cause = error.cause?.message ?? String(error.cause);
+        return events.map(() => hostOutcome(INTERRUPTED, `the runtime cut this event's delivery short (${cause}): retry it.${landed}`));
+      }
       if (error instanceof EngineFailure && error.instance === null) {
         return events.map(() => hostOutcome("internal_error", `the engine failed on another event and was replaced while this batch was in progress; retry it.${landed}`));
       }

@@ -611,20 +611,26 @@ describe("de-duplication by messageId", () => {
 });
 
 describe("an event the runtime cut short", () => {
-  test("answers 503 (retryable interrupted), is not remembered, and the retry delivers it", async (t) => {
-    let cutShort = true;
-    const sleep = (ms) => (cutShort ? Promise.reject(new Error("a promise created by a request that has since ended")) : new Promise((resolve) => setTimeout(resolve, 0)));
-    const { simulator, handler } = setup(t, { options: { sleep }, intercept: (_url, _init, index) => (index === 0 ? new Response("{}", { status: 503 }) : undefined) });
-    const first = await call(handler, post("/v1/identify", identify(1)));
-    assert.equal(first.status, 503);
-    assert.equal(first.body.error, "retry");
-    assert.deepEqual(brief(first.body.events), [line("id-1", "identify", "failed", "interrupted", { retryable: true })]);
-    cutShort = false;
-    const retry = await call(handler, post("/v1/identify", identify(1)));
-    assert.equal(retry.status, 200);
-    assert.deepEqual(brief(retry.body.events), [line("id-1", "identify", "delivered", "delivered", { retryable: false })]);
-    assert.equal(simulator.state().users.length, 1);
-  });
+  for (const [how, batchWindowMs] of [["gathered in a batch (the default)", undefined], ["delivered alone (batchWindowMs 0)", 0]]) {
+    test(`${how}: answers 503 (retryable interrupted), is not remembered, and the retry delivers it`, async (t) => {
+      let cutShort = true;
+      const sleep = () => (cutShort ? Promise.reject(new Error("a promise created by a request that has since ended")) : new Promise((resolve) => setTimeout(resolve, 0)));
+      const { simulator, handler } = setup(t, { options: { sleep, batchWindowMs }, intercept: (_url, _init, index) => (index === 0 ? new Response("{}", { status: 503 }) : undefined) });
+      const body = { batch: [identify(1), identify(2)] };
+      const first = await call(handler, post("/v1/batch", body));
+      assert.equal(first.status, 503);
+      assert.equal(first.body.error, "retry");
+      const interrupted = first.body.events.filter((e) => e.code === "interrupted");
+      assert.ok(interrupted.length >= 1, JSON.stringify(brief(first.body.events)));
+      for (const e of first.body.events) assert.ok(["interrupted", "delivered"].includes(e.code), `${e.messageId}: ${e.code} ${e.message}`);
+      assert.ok(interrupted.every((e) => e.retryable === true && e.status === "failed" && /the runtime cut this event/.test(e.message)));
+      cutShort = false;
+      const retry = await call(handler, post("/v1/batch", body));
+      assert.equal(retry.status, 200);
+      assert.deepEqual(retry.body.events.map((e) => e.status), ["delivered", "delivered"]);
+      assert.equal(simulator.state().users.length, 2);
+    });
+  }
 });
 
 describe("waitUntil mode", () => {

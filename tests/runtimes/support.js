@@ -236,17 +236,18 @@ export async function checkRoutes(start) {
 /**
  * The load run: `clients` analytics-node instances at once, each with its own users (identify, a
  * forwarded track, a track not forwarded, a group for every other user), against a simulator that faults
- * 10% of requests and allows `ratePerMinute` requests per (simulated) minute. `during(progress)` runs
- * while the clients send (Workers restart their Durable Object there); `afterwards({runtime, sim})` after
+ * 10% of requests and allows `ratePerMinute` requests per (simulated) minute. With `trackRepeats`, a
+ * Sunshine event may land twice (a hard restart mid-run); everything else must still be exactly once.
+ * `during(progress)` runs while the clients send (Workers restart their Durable Object there); `afterwards({runtime, sim})` after
  * the checks, with both still up.
  */
-export async function checkLoad(start, { clients = 32, usersPerClient = 1, ratePerMinute = 60, during, afterwards } = {}) {
+export async function checkLoad(start, { clients = 32, usersPerClient = 1, ratePerMinute = 40, during, afterwards, trackRepeats = false, options = {} } = {}) {
   const sim = await startSimulatorServer({
     rateLimitPerMinute: ratePerMinute,
     timeScale: 20, // a simulated minute lasts 3 s: the limit is ratePerMinute per 3 real seconds
     faults: { rate: 0.1, seed: 42, kinds: ["500", "503", "429-text", "drop", "slow"], slowMs: 300 },
   });
-  const runtime = await startOrClose(start, handlerOptions(sim.url), sim);
+  const runtime = await startOrClose(start, handlerOptions(sim.url, options), sim);
   const expected = { users: 0, organizations: 0, events: 0, calls: 0 };
   const failures = [];
   const started = Date.now();
@@ -274,7 +275,7 @@ export async function checkLoad(start, { clients = 32, usersPerClient = 1, rateP
       for (const result of settled) if (result.status === "rejected") failures.push(String(result.reason?.reason ?? result.reason?.message ?? result.reason));
       await analytics.closeAndFlush({ timeout: 120_000 });
     });
-    if (during) await during({ runtime, users: () => sim.simulator.state().users.length, expected });
+    if (during) await during({ runtime, tracks: () => sim.simulator.state().events.length, expected });
     await Promise.all(runs);
 
     const state = sim.simulator.state();
@@ -284,13 +285,20 @@ export async function checkLoad(start, { clients = 32, usersPerClient = 1, rateP
     const users = new Map(state.users.map((u) => [u.id, u.external_id]));
     const orders = state.events.map((e) => `${users.get(e.user_id)}/${e.properties?.orderId}`);
     const repeated = orders.filter((order, i) => orders.indexOf(order) !== i);
-    assert.deepEqual(repeated, [], "no event written twice");
+    // A hard restart can repeat a Sunshine event whose POST was in flight: the only write that is not an
+    // upsert, and Zendesk takes no key to recognise it. The caller says when that is expected.
+    if (trackRepeats) console.log(`load run: ${repeated.length} Sunshine event(s) written twice across the restart`);
+    else assert.deepEqual(repeated, [], "no event written twice");
+    assert.equal(new Set(orders).size, expected.events, "every forwarded track at least once");
     assert.equal(distinct(state.users, (u) => u.external_id), expected.users, "every user once");
     assert.equal(state.users.length, expected.users);
     assert.equal(state.organizations.length, expected.organizations, "every organization once");
     assert.equal(state.memberships.length, expected.organizations, "every membership once");
-    assert.equal(state.events.length, expected.events, "every forwarded track once");
-    assert.equal(state.counters.eventsReceived, expected.events);
+    if (!trackRepeats) {
+      assert.equal(state.events.length, expected.events, "every forwarded track once");
+      assert.equal(state.counters.eventsReceived, expected.events);
+    }
+    assert.equal(state.counters.usersCreated, expected.users, "no user created twice");
     // It ran under pressure: faults were injected and the rate limit was hit.
     assert.ok(state.counters.faultsInjected > 0, "faults were injected");
     // The limit shaped the run: it needed several windows' worth of requests (the host paces itself by the
