@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createDestination } from "../../pkg/index.js";
-import { loadEngine } from "../../pkg/engine.js";
+import { loadEngine } from "zendesk-destination/engine"; // Node's entry (the package's node condition)
 import { createSimulator } from "../../pkg/simulator.js";
 import { redisFor, simulatorFor } from "./scale-support.js";
 
