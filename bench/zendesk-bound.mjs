@@ -7,9 +7,10 @@
 // per event by call type, the ratio, a steady-state pass (the same users again), and checks the account
 // against the events: nothing lost, nothing written twice.
 //
-// Usage: node bench/zendesk-bound.mjs [--scale 1] [--batch-only] [--ttl SECONDS]
+// Usage: node bench/zendesk-bound.mjs [--scale 1] [--batch-only] [--ttl SECONDS] [--paths]
 //   --scale 0.1 runs a tenth of the mix (1,000 identifies, 200 groups, 500 tracks);
-//   --ttl sets unchangedTtlSeconds for both modes (default: the setting's default, an hour).
+//   --ttl sets unchangedTtlSeconds for both modes (default: the setting's default, an hour);
+//   --paths prints each mode's requests by method and path (ids folded), to see where they go.
 import { createDestination } from "../pkg/index.js";
 import { createSimulator } from "../pkg/simulator.js";
 import { benchmarkMix, TRACK_EVENT } from "./mix.mjs";
@@ -40,7 +41,7 @@ function callType(entry) {
 }
 
 /** Runs one mode; resolves to its figures and the account's check. */
-export async function runMode({ mix, batch, simulatorOptions = ENTERPRISE, batchSize = 500, steady = null, settings = {} }) {
+export async function runMode({ mix, batch, simulatorOptions = ENTERPRISE, batchSize, steady = null, settings = {} }) {
   const clock = virtualClock();
   const simulator = createSimulator({ ...simulatorOptions, clock: clock.now });
   simulator.seed(mix.account);
@@ -63,11 +64,16 @@ export async function runMode({ mix, batch, simulatorOptions = ENTERPRISE, batch
     const simulatedMinutes = (clock.now() - started) / 60_000;
     const realSeconds = (performance.now() - startReal) / 1000;
     const requests = { identify: 0, group: 0, track: 0, poll: 0 };
-    for (const entry of simulator.log().slice(fromLog)) requests[callType(entry)]++;
+    const paths = {};
+    for (const entry of simulator.log().slice(fromLog)) {
+      requests[callType(entry)]++;
+      const path = `${entry.method} ${entry.path.replace(/\.json$/, "").replace(/\/\d+/g, "/{id}")}`;
+      paths[path] = (paths[path] ?? 0) + 1;
+    }
     const count = (type) => events.filter((e) => e.type === type).length;
     const byStatus = {};
     for (const o of outcomes) byStatus[`${o.status}/${o.code}`] = (byStatus[`${o.status}/${o.code}`] ?? 0) + 1;
-    return { batch, simulatedMinutes, realSeconds, requests, events: { identify: count("identify"), group: count("group"), track: count("track") }, byStatus };
+    return { batch, simulatedMinutes, realSeconds, requests, paths, events: { identify: count("identify"), group: count("group"), track: count("track") }, byStatus };
   };
   const result = await measure(mix.events);
   result.check = checkAccount(simulator, mix);
@@ -149,6 +155,7 @@ if (isMain) {
   console.log(`mix: ${mix.events.length} events (${mix.newUsers} new users, ${mix.newKeys} new trait keys); then ${steady.length} identifies of known users, a fifth changed`);
   const show = (name, r) => {
     console.log(`${name}: ${r.simulatedMinutes.toFixed(1)} simulated minutes (${r.realSeconds.toFixed(0)} s real), requests ${JSON.stringify(r.requests)}, outcomes ${JSON.stringify(r.byStatus)}, 429s: ${r.rateLimited}`);
+    if (args.includes("--paths")) console.log(`${name}, requests by path:`, r.paths);
     if (!r.check.ok) console.log(`${name} problems (${r.check.problemCount}):`, r.check.problems);
     const s = r.steady;
     console.log(`${name}, steady state: ${s.simulatedMinutes.toFixed(1)} simulated minutes, ${((s.requests.identify + s.requests.poll) / s.events.identify).toFixed(3)} requests per identify (polls included)`);

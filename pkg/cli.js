@@ -69,7 +69,7 @@ a second Ctrl-C abandons the requests in flight and stops reading EVENTS.
 Options:
   --settings FILE      the destination settings (JSON)                                (required)
   --concurrency N      requests (or, with --no-batch, events) in flight at once (default 8)
-  --batch-size N       events per batch (default 500)
+  --batch-size N       events per batch (default 1000)
   --no-batch           one conversation per event, as \`plan\` shows them
   --timeout MS         timeout of one request, in milliseconds (default 30000)
   --oauth FILE         {"refreshToken","clientId","clientSecret"}: refresh an expired OAuth token.
@@ -218,7 +218,7 @@ async function destinationFor(settings, options) {
 }
 
 const FAILING = new Set(["failed", "invalid"]);
-const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_BATCH_SIZE = 1000;
 /** Batches in delivery at once, as deliverAll does: the next plans while the last one's jobs run. */
 const BATCHES_AT_ONCE = 2;
 /** A batch still gathering goes when the input pauses this long (stdin that trickles events). */

@@ -176,7 +176,7 @@ export declare class ZendeskDestination {
   /** Delivers one event. Never rejects: every failure is an outcome. */
   deliver(event: SegmentEvent): Promise<Outcome>;
   /**
-   * Delivers events; outcomes in input order. By default in batches of `batchSize` (500) that the engine
+   * Delivers events; outcomes in input order. By default in batches of `batchSize` (1000) that the engine
    * plans together (bulk jobs, batched lookups), two batches at a time; `batch: false` for one
    * conversation per event. Events for the same user or organization (userId, traits/context.traits/
    * properties email, groupId, traits.company.id) keep their input order; up to `concurrency` requests

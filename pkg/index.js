@@ -21,7 +21,7 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 // few hundred KB; a body beyond this is a broken or hostile server, and reading it whole would take the
 // process's memory (gzip turns 0.5 MB on the wire into 200 MB) and trap the engine that parses it.
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
-const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_BATCH_SIZE = 1000;
 const BATCHES_AT_ONCE = 2;
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
@@ -301,7 +301,7 @@ export class ZendeskDestination {
   }
 
   /**
-   * Delivers events, outcomes in input order. By default the events go in batches of `batchSize` (500)
+   * Delivers events, outcomes in input order. By default the events go in batches of `batchSize` (1000)
    * that the engine plans together (bulk jobs, batched lookups; see docs/engine-api.md); `batch: false`
    * sends them one conversation each. Either way, events touching the same user or organization keep
    * their input order, and up to `concurrency` (default 8) requests or events are in flight at once.

@@ -136,3 +136,18 @@ test("a job that fails whole is submitted again; Zendesk's 30-job limit (429 Too
   const tooMany = sim.log().filter((e) => e.status === 429 && e.path.endsWith("_many"));
   assert.ok(tooMany.length > 0, "the second and third jobs met TooManyJobs and waited");
 });
+
+test("by default 1,000 events are planned as one batch: an exact repeat 999 events later is recognised within it", async () => {
+  // The default batch size (1,000) decides how many events share lookups, jobs and polls (README,
+  // "Zendesk-bound"); an identify repeated within one batch ends as an echo of the first, with no write.
+  const events = Array.from({ length: 999 }, (_, i) => ({ type: "identify", userId: `u${i}`, traits: { name: `User ${i}` } }));
+  events.push({ type: "identify", userId: "u0", traits: { name: "User 0" } });
+  const { sim, outcomes } = await run(events);
+  assert.equal(outcomes.length, 1000);
+  assert.deepEqual(outcomes.slice(0, 999).filter((o) => o.status !== "delivered"), []);
+  assert.equal(outcomes[999].code, "unchanged");
+  assert.match(outcomes[999].message, /^user unchanged: the same write as event 0 of this batch \(/);
+  const state = sim.state();
+  assert.equal(state.users.length, 999);
+  assert.equal(sim.log().filter((entry) => /create_or_update_many/.test(entry.path)).length, 10, "ten jobs of 100");
+});
