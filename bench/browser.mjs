@@ -1,0 +1,89 @@
+// Start-up and memory in Chromium: a fresh headless browser per sample opens a blank page served from
+// 127.0.0.1, then times `import("/pkg/engine.js")` + `loadEngine()` inside the page (the module fetched
+// over HTTP and instantiated from its streaming response, as a browser app does). Memory is the
+// renderer process's RSS (from /proc, the pid from the DevTools protocol) after the load minus before it.
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchBrowser } from "../scripts/browser.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
+const BLANK = "<!doctype html><meta charset=utf-8><title>bench</title>";
+
+function serve() {
+  const server = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+    if (path === "/") {
+      res.writeHead(200, { "content-type": TYPES[".html"] }).end(BLANK);
+      return;
+    }
+    if (!path.startsWith("/pkg/")) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(join(root, path));
+      res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+async function rendererRss(browser) {
+  const session = await browser.newBrowserCDPSession();
+  const { processInfo } = await session.send("SystemInfo.getProcessInfo");
+  await session.detach();
+  let total = 0;
+  for (const { type, id } of processInfo) {
+    if (type !== "renderer") continue;
+    const status = await readFile(`/proc/${id}/status`, "utf8").catch(() => "");
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    total += kb * 1024;
+  }
+  return total;
+}
+
+const settle = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Medians over `samples` fresh browsers: `{loadMs, rssMiB}`. */
+export async function measureInChromium(samples) {
+  const server = await serve();
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  const loads = [];
+  const deltas = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        await page.goto(url);
+        await settle(300);
+        const before = await rendererRss(browser);
+        const loadMs = await page.evaluate(async () => {
+          const t0 = performance.now();
+          const { loadEngine } = await import("/pkg/engine.js");
+          await loadEngine();
+          return performance.now() - t0;
+        });
+        await settle(300);
+        const after = await rendererRss(browser);
+        loads.push(loadMs);
+        deltas.push((after - before) / 1048576);
+      } finally {
+        await browser.close();
+      }
+    }
+  } finally {
+    server.close();
+  }
+  const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+  return { loadMs: median(loads), rssMiB: median(deltas) };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  console.log(JSON.stringify(await measureInChromium(Number(process.argv[2] ?? 3))));
+}
