@@ -39,8 +39,37 @@ export function build({ force = false } = {}) {
   run("wasm-bindgen", [built, "--out-dir", OUT, "--target", "web", "--typescript"]);
   const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
   run(wasmOpt, [WASM, "-Oz", "--strip-debug", "--strip-producers", "-o", WASM]);
+  patchGlue(join(OUT, "zendesk_destination.js"));
   writeFileSync(STAMP, hash);
   reportSize();
+}
+
+/**
+ * The generated loader asks `typeof Response` / `typeof Request` before it looks at what it was given.
+ * In Node those globals are lazy: the first touch loads Node's whole fetch implementation (~25 ms and
+ * ~8 MB RSS at start-up) even when the engine is handed bytes or a compiled module. Bytes and modules
+ * are recognised first here, so only a URL or a real Response reaches those globals. Each pattern must
+ * match exactly once: a new wasm-bindgen that changes the glue fails the build instead of going slow.
+ */
+function patchGlue(path) {
+  let glue = readFileSync(path, "utf8");
+  const replace = (from, to) => {
+    const count = glue.split(from).length - 1;
+    if (count !== 1) throw new Error(`patching ${path}: expected one \`${from}\`, found ${count}`);
+    glue = glue.replace(from, to);
+  };
+  replace(
+    "typeof Response === 'function' && module instanceof Response",
+    "!isModuleOrBytes(module) && typeof Response === 'function' && module instanceof Response",
+  );
+  replace(
+    "(typeof Request === 'function' && module_or_path instanceof Request)",
+    "(!isModuleOrBytes(module_or_path) && typeof Request === 'function' && module_or_path instanceof Request)",
+  );
+  glue +=
+    "\n// Added by scripts/build.mjs: lets bytes and compiled modules skip the fetch globals (see patchGlue).\n" +
+    "function isModuleOrBytes(x) { return x instanceof WebAssembly.Module || x instanceof ArrayBuffer || ArrayBuffer.isView(x); }\n";
+  writeFileSync(path, glue);
 }
 
 function reportSize() {
