@@ -44,7 +44,7 @@ impl Credentials {
     pub fn authorization(&self) -> String {
         match self {
             Credentials::Basic { email, password } => {
-                format!("Basic {}", crate::request::base64(format!("{email}:{password}").as_bytes()))
+                format!("Basic {}", crate::encoding::base64(format!("{email}:{password}").as_bytes()))
             }
             Credentials::OAuth { token } => format!("Bearer {token}"),
         }
@@ -84,9 +84,10 @@ impl Settings {
     pub fn from_json(text: &str) -> Result<Settings, Vec<SettingsError>> {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => Settings::from_value(&value),
-            Err(error) => {
-                Err(vec![problem("", format!("settings are not valid JSON: {}", crate::json_error(text, &error)))])
-            }
+            Err(error) => Err(vec![problem(
+                "",
+                format!("settings are not valid JSON: {}", crate::json::error_text(text, &error)),
+            )]),
         }
     }
 

@@ -166,7 +166,7 @@ fn standard_value(attribute: &str, value: &Value) -> Result<Value, String> {
         }
         ("time_zone", _) => Err("the time zone must be a string".into()),
         ("phone", Value::String(s)) if !s.trim().is_empty() => Ok(Value::String(s.trim().to_string())),
-        ("phone", Value::Number(n)) => Ok(Value::String(crate::number_text(n))),
+        ("phone", Value::Number(n)) => Ok(Value::String(crate::json::number_text(n))),
         ("phone", _) => Err("the phone must be a string".into()),
         _ => Err("unsupported".into()),
     }
@@ -180,7 +180,7 @@ fn removal_company(traits: &Map<String, Value>) -> Option<String> {
     }
     match company.get("id")? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(crate::number_text(n)),
+        Value::Number(n) => Some(crate::json::number_text(n)),
         _ => None,
     }
 }

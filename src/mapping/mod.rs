@@ -279,7 +279,7 @@ pub fn convert(value: &Value, ty: &FieldType) -> Result<Value, String> {
         },
         FieldType::Text | FieldType::Textarea | FieldType::Regexp | FieldType::Dropdown => match value {
             Value::String(_) => Ok(value.clone()),
-            Value::Number(n) => Ok(Value::String(crate::number_text(n))),
+            Value::Number(n) => Ok(Value::String(crate::json::number_text(n))),
             Value::Bool(b) => Ok(Value::String(b.to_string())),
             _ => fail(),
         },
