@@ -40,7 +40,7 @@ const fixed = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–"
 // CPU: fresh processes, the first one also writes the recording for the native run.
 const cpuArgs = smoke ? ["--iterations", "2", "--events", "120"] : [];
 const cpu = [];
-for (let i = 0; i < processes; i++) cpu.push(node("cpu.mjs", [...cpuArgs, ...(i === 0 ? ["--record", recordingPath] : [])]));
+for (let i = 0; i < processes; i++) cpu.push(node("cpu.mjs", [...cpuArgs, ...(i === 0 && native ? ["--record", recordingPath] : [])]));
 
 let nativeRun = null;
 if (native) {

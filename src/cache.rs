@@ -8,6 +8,7 @@
 //! first call: everything, and from then on a journal is kept), `learn` takes in what others learned.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use serde_json::{json, Map, Value};
 
@@ -53,8 +54,9 @@ impl FieldKind {
 
 #[derive(Default, Debug)]
 pub struct Cache {
-    user_fields: Option<Catalog>,
-    organization_fields: Option<Catalog>,
+    /// Shared with the conversations reading them: copied only when a field is added meanwhile.
+    user_fields: Option<Rc<Catalog>>,
+    organization_fields: Option<Rc<Catalog>>,
     users_by_email: HashMap<String, u64>,
     users_by_external_id: HashMap<String, u64>,
     organizations_by_external_id: HashMap<String, u64>,
@@ -118,14 +120,14 @@ fn remember(map: &mut HashMap<String, u64>, value: &str, id: u64) {
 }
 
 impl Cache {
-    pub fn catalog(&self, kind: FieldKind) -> Option<&Catalog> {
+    pub fn catalog(&self, kind: FieldKind) -> Option<&Rc<Catalog>> {
         match kind {
             FieldKind::User => self.user_fields.as_ref(),
             FieldKind::Organization => self.organization_fields.as_ref(),
         }
     }
 
-    pub fn set_catalog(&mut self, kind: FieldKind, catalog: Catalog) {
+    pub fn set_catalog(&mut self, kind: FieldKind, catalog: Rc<Catalog>) {
         if let Some(journal) = self.journal.as_mut() {
             journal.catalogs_changed[kind_index(kind)] = true;
         }
@@ -143,7 +145,7 @@ impl Cache {
             FieldKind::User => &mut self.user_fields,
             FieldKind::Organization => &mut self.organization_fields,
         };
-        slot.get_or_insert_with(Catalog::new).insert(key.to_string(), info);
+        Rc::make_mut(slot.get_or_insert_with(Rc::default)).insert(key.to_string(), info);
     }
 
     pub fn is_uncreatable(&self, kind: FieldKind, key: &str) -> bool {
@@ -280,7 +282,9 @@ impl Cache {
             let done = if let Some(user) = id(entry.get("user")) {
                 self.remember_user(user, text(entry.get("email")).as_deref(), text(entry.get("externalId")).as_deref());
                 true
-            } else if let (Some(organization), Some(external_id)) = (id(entry.get("organization")), text(entry.get("externalId"))) {
+            } else if let (Some(organization), Some(external_id)) =
+                (id(entry.get("organization")), text(entry.get("externalId")))
+            {
                 self.remember_organization(organization, &external_id);
                 true
             } else if let Some(user) = id(entry.get("forgetUser")) {
@@ -308,13 +312,14 @@ impl Cache {
                     .filter_map(|(key, info)| {
                         let field_type = FieldType::parse(info.get("type")?.as_str()?);
                         let active = info.get("active")?.as_bool()?;
-                        let options = info.get("options").and_then(Value::as_array).map(|values| {
-                            values.iter().filter_map(Value::as_str).map(str::to_string).collect()
-                        });
+                        let options = info
+                            .get("options")
+                            .and_then(Value::as_array)
+                            .map(|values| values.iter().filter_map(Value::as_str).map(str::to_string).collect());
                         Some((key.clone(), FieldInfo { field_type, active, options }))
                     })
                     .collect();
-                self.set_catalog(kind, catalog);
+                self.set_catalog(kind, Rc::new(catalog));
                 applied += 1;
             }
         }

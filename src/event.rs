@@ -1,8 +1,11 @@
 //! The event model: a Segment-spec call, read from any JSON value without trusting its shape.
 
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::fmt;
 
 use crate::outcome::{Code, Outcome};
+use crate::skim::{self, refuse, Any};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
@@ -31,11 +34,30 @@ impl Event {
         let Some(map) = value.as_object() else {
             return Err(invalid("an event must be a JSON object"));
         };
-        let kind = match map.get("type") {
-            Some(Value::String(t)) => t.as_str(),
+        Event::from_members(map.clone())
+    }
+
+    /// As [`Event::parse`], from JSON text, reading only the members the rules use: the rest of the
+    /// event (context, page, device, … often most of it) is skimmed, not built. `None` when the text is
+    /// not a plain JSON object with distinct members: then parsing it whole decides, and says what is
+    /// wrong exactly as before.
+    pub fn read(text: &str) -> Option<Result<Event, Outcome>> {
+        // Skimmed members are not depth-checked by serde_json; the whole-value reading refuses them.
+        if !text.trim_start().starts_with('{') || crate::json::nesting_depth(text) > crate::json::MAX_DEPTH {
+            return None;
+        }
+        let map = crate::skim::read(text, EventMembers)?;
+        Some(Event::from_members(map))
+    }
+
+    fn from_members(mut map: Map<String, Value>) -> Result<Event, Outcome> {
+        let map = &mut map;
+        let kind = match map.remove("type") {
+            Some(Value::String(t)) => t,
             Some(_) => return Err(invalid("`type` must be a string")),
             None => return Err(invalid("the event has no `type`")),
         };
+        let kind = kind.as_str();
         if !matches!(kind, "identify" | "track" | "group") {
             return Err(if OTHER_TYPES.contains(&kind) {
                 Outcome::new(Code::UnsupportedType, format!("{kind} calls are not sent to Zendesk"))
@@ -74,21 +96,76 @@ impl Event {
     }
 }
 
+/// The members of an event that the rules read, as values; every other member is skimmed.
+struct EventMembers;
+
+const MEMBERS: &[&str] = &["type", "userId", "timestamp", "event", "groupId", "traits", "properties", "integrations"];
+
+impl<'de> Visitor<'de> for EventMembers {
+    type Value = Map<String, Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(key) = skim::next_key(&mut map)? {
+            let value = if MEMBERS.contains(&key.as_str()) {
+                map.next_value::<Value>()?
+            } else if key == "context" {
+                // Only `context.traits` is read (identify's fallback for `traits`).
+                map.next_value_seed(Any(ContextTraits))?
+            } else {
+                skim::skip(&mut map)?;
+                continue;
+            };
+            // Duplicates are left to the whole reading (which keeps the last).
+            if members.insert(key, value).is_some() {
+                return Err(de::Error::custom(skim::REFUSED));
+            }
+        }
+        Ok(members)
+    }
+    refuse!(unit, bool, i64, u64, f64, str, seq);
+}
+
+/// `context` as an object holding only its `traits`.
+struct ContextTraits;
+
+impl<'de> Visitor<'de> for ContextTraits {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a context object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut context = Map::new();
+        while let Some(key) = skim::next_key(&mut map)? {
+            if key != "traits" {
+                skim::skip(&mut map)?;
+            } else if context.insert(key, map.next_value::<Value>()?).is_some() {
+                return Err(de::Error::custom(skim::REFUSED));
+            }
+        }
+        Ok(Value::Object(context))
+    }
+    refuse!(unit, bool, i64, u64, f64, str, seq);
+}
+
 /// identify traits come from `traits`, falling back to `context.traits`.
-fn identify_traits(map: &Map<String, Value>) -> Result<Map<String, Value>, Outcome> {
+fn identify_traits(map: &mut Map<String, Value>) -> Result<Map<String, Value>, Outcome> {
     if let Some(traits) = object(map, "traits")? {
         return Ok(traits);
     }
     match object(map, "context")? {
-        Some(context) => Ok(object(&context, "traits")?.unwrap_or_default()),
+        Some(mut context) => Ok(object(&mut context, "traits")?.unwrap_or_default()),
         None => Ok(Map::new()),
     }
 }
 
-fn object(map: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, Outcome> {
-    match map.get(key) {
+/// Takes an object member out of the event (moved, not copied).
+fn object(map: &mut Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, Outcome> {
+    match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o.clone())),
+        Some(Value::Object(o)) => Ok(Some(o)),
         Some(_) => Err(invalid(format!("`{key}` must be an object"))),
     }
 }
@@ -99,7 +176,7 @@ fn identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, Out
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(crate::number_text(n))),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(crate::json::number_text(n))),
         Some(_) => Err(invalid(format!("`{key}` must be a string or an integer"))),
     }
 }

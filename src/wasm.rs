@@ -1,10 +1,13 @@
 //! The JavaScript surface (wasm-bindgen). Values cross as JSON text: JS objects are stringified by the
 //! JS engine and parsed here with serde_json, whose depth limit turns hostile nesting into an error
-//! instead of a stack overflow; results go out as plain objects (json-compatible serializer).
+//! instead of a stack overflow; results go out as JSON text that `JSON.parse` makes plain objects of.
+//! A response's fields are read one by one (the body is a string already), falling back to JSON text
+//! for anything unusual.
 
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::flow;
 use crate::outcome::{Code, Outcome};
@@ -108,7 +111,7 @@ fn parse_text(text: &str) -> Result<Value, String> {
         if value_has_lone_surrogate(text) {
             "not valid text: it holds invalid UTF-16 (a lone surrogate)".to_string()
         } else {
-            format!("not valid JSON: {}", crate::json_error(text, &e))
+            format!("not valid JSON: {}", crate::json::error_text(text, &e))
         }
     })
 }
@@ -118,8 +121,75 @@ fn value_has_lone_surrogate(text: &str) -> bool {
     lower.match_indices("\\ud").any(|(i, _)| matches!(lower.as_bytes().get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f')))
 }
 
+/// Results cross as one JSON text that `JSON.parse` turns into plain objects: two wasm→JS calls for a
+/// whole step, where serde-wasm-bindgen made one per property (~160 per identify), and a smaller module.
 fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    match serde_json::to_string(value) {
+        Ok(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL),
+        Err(_) => JsValue::NULL,
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `{status, headers, body, error}`, read property by property.
+    type HostResponse;
+    #[wasm_bindgen(method, getter, catch)]
+    fn status(this: &HostResponse) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn body(this: &HostResponse) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn headers(this: &HostResponse) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn error(this: &HostResponse) -> Result<JsValue, JsValue>;
+}
+
+fn absent(value: &JsValue) -> bool {
+    value.is_undefined() || value.is_null()
+}
+
+/// A text from JS, unless converting it replaced something (a lone surrogate becomes U+FFFD): then the
+/// JSON reading decides, as it always did.
+fn clean_text(value: &JsValue) -> Option<String> {
+    value.as_string().filter(|text| !text.contains('\u{FFFD}'))
+}
+
+/// The usual response, read without turning it into JSON text and back: the body string is copied once
+/// instead of escaped, passed and unescaped. `None` for anything unusual (a status that is not an
+/// integer, a body that is not a string, a throwing getter, …), which the JSON reading below handles
+/// exactly as before.
+fn response_fields(value: &JsValue) -> Option<Response> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        return None;
+    }
+    let response: &HostResponse = value.unchecked_ref();
+    let status = response.status().ok()?;
+    let status = if absent(&status) {
+        0
+    } else {
+        let n = status.as_f64()?;
+        if !(0.0..=999.0).contains(&n) || n.fract() != 0.0 {
+            return None;
+        }
+        n as u16
+    };
+    let body = response.body().ok()?;
+    let body = if absent(&body) { None } else { Some(clean_text(&body)?) };
+    let error = response.error().ok()?;
+    let error = if absent(&error) { None } else { Some(clean_text(&error)?.chars().take(200).collect()) };
+    let headers = response.headers().ok()?;
+    let headers = if absent(&headers) {
+        Default::default()
+    } else if headers.is_object() && !js_sys::Array::is_array(&headers) {
+        let text = js_sys::JSON::stringify(&headers).ok()?.as_string()?;
+        match serde_json::from_str(&text).ok()? {
+            serde_json::Value::Object(map) => map.into_iter().collect(),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    Some(Response { status, headers, body, error })
 }
 
 fn settings_from(value: &JsValue) -> Result<Settings, Vec<SettingsError>> {
@@ -174,12 +244,17 @@ impl Destination {
         #[wasm_bindgen(unchecked_param_type = "SegmentEvent | string | unknown")] event: JsValue,
         now: f64,
     ) -> Conversation {
-        let inner = match json_text(&event).and_then(|text| parse_text(&text)) {
-            Ok(value) => self.inner.begin(&value, now),
-            Err(why) => flow::Conversation::finished(Outcome::new(
-                Code::InvalidEvent,
-                format!("the event is not usable: {why}"),
-            )),
+        let text = json_text(&event);
+        let fast = text.as_ref().ok().and_then(|text| self.inner.begin_text(text, now));
+        let inner = match fast {
+            Some(conversation) => conversation,
+            None => match text.and_then(|text| parse_text(&text)) {
+                Ok(value) => self.inner.begin(&value, now),
+                Err(why) => flow::Conversation::finished(Outcome::new(
+                    Code::InvalidEvent,
+                    format!("the event is not usable: {why}"),
+                )),
+            },
         };
         Conversation { inner }
     }
@@ -316,9 +391,9 @@ impl Conversation {
     /// Takes `{status, headers, body}` (status 0 with `error` when no answer came) and returns the next step.
     #[wasm_bindgen(unchecked_return_type = "Step")]
     pub fn respond(&mut self, #[wasm_bindgen(unchecked_param_type = "ZendeskResponse")] response: JsValue) -> JsValue {
-        let response = match parse(&response) {
-            Ok(json) => Response::from_value(&json),
-            Err(why) => Err(why),
+        let response = match response_fields(&response) {
+            Some(fields) => Ok(fields),
+            None => parse(&response).and_then(|json| Response::from_value(&json)),
         };
         let response = response.unwrap_or_else(|why| Response {
             status: 0,

@@ -238,3 +238,65 @@ fn hostile_sizes_and_depths_are_refused_cleanly() {
     let Step::Done { outcomes } = d.begin_json(big_number, NOW).step().clone() else { panic!() };
     assert_eq!(outcomes[0].message, "`userId` must be a string or an integer");
 }
+
+/// The engine reads event text member by member (`Event::read`, skimming what the rules do not use);
+/// whenever it does, the event must be exactly what reading the whole value gives.
+fn read_agrees_with_parse(text: &str) -> Result<(), TestCaseError> {
+    use zendesk_destination::event::Event;
+    if let Some(read) = Event::read(text) {
+        let value: Value = serde_json::from_str(text).expect("text that Event::read took is JSON");
+        prop_assert_eq!(read, Event::parse(&value), "{}", text);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    #[test]
+    fn reading_members_agrees_with_reading_the_whole_event(
+        event in prop_oneof![any_json(), event_like()],
+        extra in prop::collection::vec((
+            prop::sample::select(vec!["context", "integrations", "timestamp", "userId", "event", "groupId", "type", "other"]),
+            prop_oneof![
+                any_json(),
+                Just(json!({"Zendesk": false})),
+                Just(json!({"All": false})),
+                Just(json!({"All": false, "Zendesk": {}})),
+                Just(json!({"traits": {"name": "Ann", "email": "a@b.co"}})),
+                Just(json!("2026-01-31T10:00:00Z")),
+            ],
+        ), 0..4),
+    ) {
+        let mut event = event;
+        if let Value::Object(map) = &mut event {
+            for (key, value) in extra {
+                map.insert(key.into(), value);
+            }
+        }
+        read_agrees_with_parse(&event.to_string())?;
+    }
+}
+
+#[test]
+fn reading_members_leaves_unusual_text_to_the_whole_reading() {
+    use zendesk_destination::event::Event;
+    // Duplicate members (the whole reading keeps the last), a null type, arrays, deep nesting in a
+    // member the rules skip: none of these is taken member by member, or each agrees.
+    for text in [
+        r#"{"type":"identify","type":"track","event":"x","userId":"u"}"#,
+        r#"{"type":null,"userId":"u"}"#,
+        r#"[{"type":"identify"}]"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"name":"A"},"traits":{"name":"B"}}}"#,
+        r#"{"type":"identify","userId":"u","context":"nope"}"#,
+        r#"{"type":"identify","userId":"u","context":{"traits":{"name":"Ann","email":"a@b.co"}}}"#,
+    ] {
+        read_agrees_with_parse(text).unwrap();
+    }
+    assert_eq!(Event::read(r#"{"type":"identify","type":"track"}"#), None);
+    let deep = format!(r#"{{"type":"identify","userId":"u","skipped":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+    assert_eq!(Event::read(&deep), None, "deep nesting is refused by the whole reading, so it is not read here");
+    let d = destination(json!({}));
+    let Step::Done { outcomes } = d.begin_json(&deep, NOW).step().clone() else { panic!("deep nesting ends at once") };
+    assert_eq!(outcomes[0].message, "the event is not valid JSON: it is nested more than 127 levels deep");
+}

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Waker};
 use super::jobs::{ItemKey, ItemResult, JobSpec, MAX_ITEMS};
 use super::tasks::{join_all, Signal, Task};
 use super::unchanged::{group_digests, user_digest, GroupDigests, WriteDigest};
-use super::zendesk::{created_id, expect_json, unreadable};
+use super::zendesk::{unreadable, written_id};
 use super::{run, with_report, Channel, Flow, PendingRequest};
 use crate::cache::FieldKind;
 use crate::event::{Call, Event};
@@ -139,7 +139,7 @@ impl Batch {
 fn event_keys(value: &Value) -> Vec<String> {
     let text = |v: Option<&Value>| match v {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Value::Number(n)) => Some(crate::number_text(n)),
+        Some(Value::Number(n)) => Some(crate::json::number_text(n)),
         _ => None,
     };
     let mut keys = Vec::new();
@@ -1233,7 +1233,7 @@ async fn single_write(flow: &Flow, bulk: Bulk, mut body: Value) -> ItemResult {
     {
         return ItemResult::Succeeded { id: None, created: false };
     }
-    match expect_json(&response, doing).and_then(|answer| created_id(&answer, wrapper)) {
+    match written_id(&response, doing, wrapper) {
         Ok(id) => ItemResult::Succeeded { id: Some(id), created: response.status == 201 },
         Err(outcome) => ItemResult::JobFailed(outcome),
     }

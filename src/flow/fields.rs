@@ -5,8 +5,9 @@
 //! the field is not asked for again.
 
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
 
-use super::zendesk::{expect_json, unreadable};
+use super::zendesk::{expect_object, unreadable};
 use super::Flow;
 use crate::cache::{Catalog, FieldInfo, FieldKind};
 use crate::mapping::{convert, infer_type, CustomValue, FieldType, Report};
@@ -48,7 +49,7 @@ impl Flow {
                 let shared = self.cache.borrow().catalog(kind).and_then(|c| c.get(&value.key).cloned());
                 let uncreatable = self.cache.borrow().is_uncreatable(kind, &value.key);
                 if let Some(info) = shared {
-                    catalog.insert(value.key.clone(), info);
+                    Rc::make_mut(&mut catalog).insert(value.key.clone(), info);
                 } else if uncreatable {
                     report.ignored(
                         &value.from,
@@ -67,12 +68,12 @@ impl Flow {
                             ));
                             let info = FieldInfo { field_type, active: true, options: None };
                             self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
-                            catalog.insert(value.key.clone(), info);
+                            Rc::make_mut(&mut catalog).insert(value.key.clone(), info);
                         }
                         // Another writer created it first: its type is what counts now.
                         Created::Taken(info) => {
                             self.cache.borrow_mut().add_field(kind, &value.key, info.clone());
-                            catalog.insert(value.key.clone(), info);
+                            Rc::make_mut(&mut catalog).insert(value.key.clone(), info);
                         }
                         Created::Forbidden(reason) => {
                             self.cache.borrow_mut().mark_uncreatable(kind, &value.key);
@@ -108,8 +109,8 @@ impl Flow {
         Ok(fields)
     }
 
-    /// The catalog from the cache, or read from Zendesk (all pages) and cached.
-    async fn catalog(&self, kind: FieldKind, refresh: bool) -> Result<Catalog, Outcome> {
+    /// The catalog from the cache (shared, not copied), or read from Zendesk (all pages) and cached.
+    async fn catalog(&self, kind: FieldKind, refresh: bool) -> Result<Rc<Catalog>, Outcome> {
         if !refresh {
             if let Some(catalog) = self.cache.borrow().catalog(kind) {
                 return Ok(catalog.clone());
@@ -134,6 +135,7 @@ impl Flow {
                     .and_then(|url| self.api.get_next_page(url, collection));
             }
         }
+        let catalog = Rc::new(catalog);
         self.cache.borrow_mut().set_catalog(kind, catalog.clone());
         Ok(catalog)
     }
@@ -157,7 +159,7 @@ impl Flow {
             let (_, info) = body.get(kind.member()).and_then(read_field).ok_or_else(|| unreadable(kind.member()))?;
             return Ok(Created::Taken(info));
         }
-        expect_json(&response, &format!("creating the custom field `{}`", value.key)).map(|_| Created::Yes)
+        expect_object(&response, &format!("creating the custom field `{}`", value.key)).map(|_| Created::Yes)
     }
 }
 

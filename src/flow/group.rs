@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::unchanged::{group_digests, GroupDigests};
-use super::zendesk::{created_id, expect_json};
+use super::zendesk::written_id;
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
 use crate::event::Event;
@@ -78,8 +78,7 @@ async fn write_organization(
     if response.status == 403 {
         return Err(needs_administrator(&response, "creating or updating the organization"));
     }
-    let answer = expect_json(&response, "creating or updating the organization")?;
-    let organization_id = created_id(&answer, "organization")?;
+    let organization_id = written_id(&response, "creating or updating the organization", "organization")?;
     attributes.remove("id");
     flow.cache.borrow_mut().remember_organization(organization_id, external_id);
     let verb = if response.status == 201 { "created" } else { "updated" };

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::unchanged::user_digest;
-use super::zendesk::created_id;
+use super::zendesk::written_id;
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
 use crate::event::Event;
@@ -115,8 +115,7 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
             ));
         }
     }
-    let answer = super::zendesk::expect_json(&response, doing)?;
-    let user_id = created_id(&answer, "user")?;
+    let user_id = written_id(&response, doing, "user")?;
     flow.cache.borrow_mut().remember_user(user_id, email.as_deref(), event.user_id.as_deref());
     let verb = if response.status == 201 { "created" } else { "updated" };
     let mut message = format!("user {user_id} {verb}");
@@ -169,6 +168,9 @@ impl Flow {
 
 /// A 422 whose validation details name only `field`.
 fn rejects_only(response: &crate::response::Response, field: &str) -> bool {
+    if response.status != 422 {
+        return false; // before reading the body: most answers are successful writes
+    }
     let details = response
         .json()
         .and_then(|body| body.get("details")?.as_object().map(|d| d.keys().cloned().collect::<Vec<_>>()));

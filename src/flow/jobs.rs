@@ -279,7 +279,7 @@ impl Flow {
 fn id_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.is_empty() && !s.contains(',') => Some(s.clone()),
-        Value::Number(n) => Some(crate::number_text(n)),
+        Value::Number(n) => Some(crate::json::number_text(n)),
         _ => None,
     }
 }

@@ -2,6 +2,7 @@
 //! it runs on no executor: [`Conversation`] polls it with a no-op waker, hands out the request it is
 //! waiting on, and polls again when the host brings the response. No clocks, no sockets.
 
+mod answers;
 mod batch;
 mod fields;
 mod group;
@@ -194,7 +195,17 @@ impl Destination {
 
     /// Starts the conversation for one event; `now_ms` (milliseconds since the epoch) is the only clock.
     pub fn begin(&self, event: &Value, now_ms: f64) -> Conversation {
-        let event = match Event::parse(event) {
+        self.start(Event::parse(event), now_ms)
+    }
+
+    /// As [`Destination::begin_json`] for text that is a plain JSON object (read member by member,
+    /// see [`Event::read`]); `None` for any other text, which the caller reads whole.
+    pub fn begin_text(&self, text: &str, now_ms: f64) -> Option<Conversation> {
+        Event::read(text).map(|event| self.start(event, now_ms))
+    }
+
+    fn start(&self, event: Result<Event, Outcome>, now_ms: f64) -> Conversation {
+        let event = match event {
             Ok(event) => event,
             Err(outcome) => return Conversation::finished(outcome),
         };
@@ -245,11 +256,14 @@ impl Destination {
 
     /// As [`Destination::begin`], from JSON text (which keeps integers beyond 2^53 exact).
     pub fn begin_json(&self, text: &str, now_ms: f64) -> Conversation {
+        if let Some(conversation) = self.begin_text(text, now_ms) {
+            return conversation;
+        }
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.begin(&value, now_ms),
             Err(error) => Conversation::finished(Outcome::new(
                 Code::InvalidEvent,
-                format!("the event is not valid JSON: {}", crate::json_error(text, &error)),
+                format!("the event is not valid JSON: {}", crate::json::error_text(text, &error)),
             )),
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::Flow;
+use super::{answers, Flow};
 use crate::mapping::track::{Identifier, IdentifierKind};
 use crate::outcome::{Code, Outcome};
 use crate::request::RequestDescriptor;
@@ -34,10 +34,10 @@ impl Flow {
     /// secondary identities too, and its `email` attribute is only the primary one).
     pub(super) async fn users_by_email(&self, email: &str) -> Result<Vec<User>, Outcome> {
         let query = format!("email:\"{}\"", email.replace('"', ""));
-        let body =
-            self.call(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
+        let found =
+            self.users(self.api.get("/users/search", &[("query", &query)]), "looking the user up by email").await?;
         let (mut matched, mut others) = (Vec::new(), Vec::new());
-        for user in read_users(&body)? {
+        for user in found {
             if user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)) {
                 matched.push(user);
             } else if others.len() < MAX_IDENTITY_CHECKS {
@@ -65,20 +65,26 @@ impl Flow {
     /// Users API: "List Users" filter `external_id`; search can lag minutes behind writes). Its
     /// `show_many?external_ids=` sibling would cut a value holding a comma in two.
     pub(super) async fn users_by_external_id(&self, external_id: &str) -> Result<Vec<User>, Outcome> {
-        let body = self
-            .call(self.api.get("/users", &[("external_id", external_id)]), "looking the user up by external_id")
-            .await?;
-        read_users(&body)
+        self.users(self.api.get("/users", &[("external_id", external_id)]), "looking the user up by external_id").await
+    }
+
+    /// The active users of a search or list answer.
+    async fn users(&self, request: RequestDescriptor, doing: &str) -> Result<Vec<User>, Outcome> {
+        let response = self.exchange.send(request).await;
+        if let Some(users) = answers::typed(&response).and_then(|a| a.users) {
+            let active = users.into_iter().filter(|u| u.active != Some(false));
+            return Ok(active.map(|u| User { id: u.id, email: u.email }).collect());
+        }
+        read_users(&expect_json(&response, doing)?)
     }
 
     /// Organization ids whose `external_id` is `external_id` (exact, case-insensitive).
     pub(super) async fn organizations_by_external_id(&self, external_id: &str) -> Result<Vec<u64>, Outcome> {
-        let body = self
-            .call(
-                self.api.get("/organizations/search", &[("external_id", external_id)]),
-                "looking the organization up by external_id",
-            )
-            .await?;
+        let response = self.exchange.send(self.api.get("/organizations/search", &[("external_id", external_id)])).await;
+        if let Some(organizations) = answers::typed(&response).and_then(|a| a.organizations) {
+            return Ok(organizations);
+        }
+        let body = expect_json(&response, "looking the organization up by external_id")?;
         let list = body.get("organizations").and_then(Value::as_array).ok_or_else(|| unreadable("organizations"))?;
         list.iter().map(|o| o.get("id").and_then(Value::as_u64).ok_or_else(|| unreadable("organizations"))).collect()
     }
@@ -149,7 +155,7 @@ impl Flow {
         {
             return Ok(false);
         }
-        expect_json(&response, "adding the user to the organization").map(|_| true)
+        expect_object(&response, "adding the user to the organization").map(|_| true)
     }
 }
 
@@ -162,6 +168,14 @@ pub(super) fn expect_json(response: &Response, doing: &str) -> Result<Value, Out
         Some(body @ Value::Object(_)) => Ok(body),
         _ => Err(response.failure(doing)),
     }
+}
+
+/// As `expect_json` when the body itself is not needed: skims it instead of building it.
+pub(super) fn expect_object(response: &Response, doing: &str) -> Result<(), Outcome> {
+    if answers::typed(response).is_some() {
+        return Ok(());
+    }
+    expect_json(response, doing).map(|_| ())
 }
 
 fn read_users(body: &Value) -> Result<Vec<User>, Outcome> {
@@ -178,11 +192,69 @@ fn read_users(body: &Value) -> Result<Vec<User>, Outcome> {
     Ok(users)
 }
 
+/// The id of what a write answer carries (`{"<wrapper>": {"id": …}}`), or the outcome the answer deserves.
+pub(super) fn written_id(response: &Response, doing: &str, wrapper: &str) -> Result<u64, Outcome> {
+    if let Some(id) = answers::typed(response).and_then(|a| a.written_id(wrapper)) {
+        return Ok(id);
+    }
+    created_id(&expect_json(response, doing)?, wrapper)
+}
+
 /// The id inside `{"<wrapper>": {"id": …}}`.
-pub(super) fn created_id(body: &Value, wrapper: &str) -> Result<u64, Outcome> {
+fn created_id(body: &Value, wrapper: &str) -> Result<u64, Outcome> {
     body.get(wrapper).and_then(|o| o.get("id")).and_then(Value::as_u64).ok_or_else(|| unreadable(wrapper))
 }
 
 pub(super) fn unreadable(what: &str) -> Outcome {
     Outcome::new(Code::UnexpectedResponse, format!("Zendesk's answer has no readable `{what}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed reading takes only answers that the `Value` reading accepts, with the same result.
+    #[test]
+    fn typed_answers_agree_with_the_value_reading() {
+        let users = [
+            r#"{"users":[{"id":1,"email":"a@b.co","active":true,"name":"A","user_fields":{"x":1}},{"id":2,"active":false}]}"#,
+            r#"{"users":[{"id":9007199254740993,"email":null}],"count":1,"next_page":null}"#,
+            r#"{"users":[{"id":2,"active":false,"email":5}]}"#,
+            r#"{"users":[{"id":"2"}]}"#,
+            r#"{"users":[{"id":1.0}]}"#,
+            r#"{"users":[{"id":1,"id":2}]}"#,
+            r#"{"users":{}}"#,
+            r#"{"count":0}"#,
+            r#"[{"users":[]}]"#,
+            r#"[[{"id":1}]]"#,
+        ];
+        for body in users {
+            let response = Response::new(200, body);
+            let slow = expect_json(&response, "x").and_then(|v| read_users(&v));
+            if let Some(typed) = answers::typed(&response).and_then(|a| a.users) {
+                let fast: Vec<User> = typed
+                    .into_iter()
+                    .filter(|u| u.active != Some(false))
+                    .map(|u| User { id: u.id, email: u.email })
+                    .collect();
+                assert_eq!(Ok(fast), slow, "{body}");
+            }
+        }
+        for body in [
+            r#"{"user":{"id":7,"name":"A"}}"#,
+            r#"{"user":{"id":"7"}}"#,
+            r#"{"user":null,"organization":{"id":3}}"#,
+            r#"{"organization":{"id":3},"user":{"id":8}}"#,
+            r#"[{"id":7}]"#,
+        ] {
+            for wrapper in ["user", "organization"] {
+                let response = Response::new(201, body);
+                let slow = expect_json(&response, "x").and_then(|v| created_id(&v, wrapper));
+                assert_eq!(written_id(&response, "x", wrapper), slow, "{body}");
+                if let Some(id) = answers::typed(&response).and_then(|a| a.written_id(wrapper)) {
+                    assert_eq!(Ok(id), slow, "{body}");
+                }
+            }
+        }
+    }
 }
