@@ -111,7 +111,7 @@ impl<'de> Visitor<'de> for EventMembers {
         while let Some(key) = skim::next_key(&mut map)? {
             let value = if MEMBERS.contains(&key.as_str()) {
                 map.next_value::<Value>()?
-            } else if key == "context" {
+            } else if key.as_str() == "context" {
                 // Only `context.traits` is read (identify's fallback for `traits`).
                 map.next_value_seed(Any(ContextTraits))?
             } else {
@@ -119,7 +119,7 @@ impl<'de> Visitor<'de> for EventMembers {
                 continue;
             };
             // Duplicates are left to the whole reading (which keeps the last).
-            if members.insert(key, value).is_some() {
+            if members.insert(key.as_str().to_string(), value).is_some() {
                 return Err(de::Error::custom(skim::REFUSED));
             }
         }
@@ -139,9 +139,9 @@ impl<'de> Visitor<'de> for ContextTraits {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut context = Map::new();
         while let Some(key) = skim::next_key(&mut map)? {
-            if key != "traits" {
+            if key.as_str() != "traits" {
                 skim::skip(&mut map)?;
-            } else if context.insert(key, map.next_value::<Value>()?).is_some() {
+            } else if context.insert("traits".to_string(), map.next_value::<Value>()?).is_some() {
                 return Err(de::Error::custom(skim::REFUSED));
             }
         }
