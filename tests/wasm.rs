@@ -140,7 +140,26 @@ fn any_js_value_ends_in_an_outcome_never_a_trap() {
 #[wasm_bindgen_test]
 fn bad_responses_from_the_host_end_the_conversation_cleanly() {
     let d = destination();
-    for response in [JsValue::UNDEFINED, JsValue::from_str("nonsense"), js(r#"{"status":"200"}"#), js("[]")] {
+    // A body or status that the property-by-property reading does not take goes through JSON text as
+    // before: a lone surrogate in the body, a fractional status, a status that is not a number.
+    let lone_surrogate = js(r#"{"status":200,"headers":{}}"#);
+    let body = js_sys::JsString::from("{\"organizations\":[]} ").concat(&js_sys::JsString::from_char_code1(0xD800));
+    Reflect::set(&lone_surrogate, &"body".into(), &body).unwrap();
+    let fractional = js(r#"{"status":200.5,"body":"{}"}"#);
+    let thrower = js_sys::Function::new_no_args("throw new Error('getter')");
+    let throwing = Object::new();
+    let descriptor = js(r#"{"enumerable":true}"#);
+    Reflect::set(&descriptor, &"get".into(), &thrower).unwrap();
+    Object::define_property(&throwing, &"status".into(), &descriptor.unchecked_into());
+    for response in [
+        JsValue::UNDEFINED,
+        JsValue::from_str("nonsense"),
+        js(r#"{"status":"200"}"#),
+        js("[]"),
+        lone_surrogate,
+        fractional,
+        throwing.into(),
+    ] {
         let mut conversation = d.begin(js(r#"{"type":"group","groupId":"g","userId":"u"}"#), NOW);
         let step = conversation.respond(response);
         assert_eq!(text(&step, "kind"), "done");
