@@ -1,4 +1,4 @@
-// Builds the engine into pkg/wasm/: cargo (release, wasm32) → wasm-bindgen (--target web) → wasm-opt -O2.
+// Builds the engine into pkg/wasm/: cargo (release, wasm32) → wasm-bindgen (--target web) → wasm-opt.
 // Skips all of it when nothing under src/ or the manifests changed since the last build.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
@@ -38,7 +38,7 @@ export function build({ force = false } = {}) {
   const built = join(root, "target", "wasm32-unknown-unknown", "release", "zendesk_destination.wasm");
   run("wasm-bindgen", [built, "--out-dir", OUT, "--target", "web", "--typescript"]);
   const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
-  run(wasmOpt, [WASM, "-O2", "--strip-debug", "--strip-producers", "-o", WASM]);
+  run(wasmOpt, [WASM, "-Oz", "--strip-debug", "--strip-producers", "-o", WASM]);
   patchGlue(join(OUT, "zendesk_destination.js"));
   writeFileSync(STAMP, hash);
   reportSize();
