@@ -6,6 +6,9 @@
 // steady = one destination whose caches are full; cold = a new destination per event (created and freed
 // outside the timed loop), so catalogs and ids are looked up again. Prints one JSON line.
 // Usage: node bench/cpu.mjs [--iterations N] [--events N] [--record PATH]
+// Calls into the engine run in plain loops, not in Array callbacks: Node 20.20's V8 has aborted the
+// process ("Fatal error ... unreachable code" in Deoptimizer::DoComputeBuiltinContinuation) when a
+// wasm call inside a map/forEach callback was deoptimized.
 import { engineMemoryBytes, loadEngine } from "../pkg/engine.js";
 import { NOW, TYPES, record, replayChecked, sampleEvents, writeRecording } from "./record.mjs";
 
@@ -26,7 +29,8 @@ const destination = new wasm.Destination(recording.settings);
 replayChecked(() => destination, recording.first);
 replayChecked(() => destination, recording.steady);
 replayChecked(() => destination, recording.steady); // steady stays steady
-const coldChecks = recording.cold.map(() => new wasm.Destination(recording.settings));
+const coldChecks = [];
+for (let i = 0; i < recording.cold.length; i++) coldChecks.push(new wasm.Destination(recording.settings));
 replayChecked((i) => coldChecks[i], recording.cold);
 for (const d of coldChecks) d.free();
 
@@ -118,8 +122,14 @@ for (const group of groups(recording.steady)) {
 const cold = {};
 for (const group of groups(recording.cold)) {
   cold[group.type] = measure(group, (count) => {
-    const fresh = Array.from({ length: count }, () => new wasm.Destination(recording.settings));
-    return { at: (i) => fresh[i], done: () => fresh.forEach((d) => d.free()) };
+    const fresh = [];
+    for (let i = 0; i < count; i++) fresh.push(new wasm.Destination(recording.settings));
+    return {
+      at: (i) => fresh[i],
+      done: () => {
+        for (const d of fresh) d.free();
+      },
+    };
   });
 }
 destination.free();
