@@ -43,7 +43,7 @@ impl Event {
     /// wrong exactly as before.
     pub fn read(text: &str) -> Option<Result<Event, Outcome>> {
         // Skimmed members are not depth-checked by serde_json; the whole-value reading refuses them.
-        if !text.trim_start().starts_with('{') || crate::json::nesting_depth(text) > crate::json::MAX_DEPTH {
+        if !text.trim_start().starts_with('{') || !crate::json::within_depth(text) {
             return None;
         }
         let map = crate::skim::read(text, EventMembers)?;

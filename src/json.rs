@@ -19,6 +19,14 @@ pub(crate) fn error_text(text: &str, error: &serde_json::Error) -> String {
 /// serde_json refuses deeper nesting (its recursion limit), which keeps the stack safe.
 pub(crate) const MAX_DEPTH: usize = 127;
 
+/// Whether a JSON text nests arrays and objects no deeper than [`MAX_DEPTH`]. Counting the opening
+/// brackets first (strings included) is a cheap bound that settles nearly every text; only a text with
+/// more brackets than that pays the exact walk.
+pub(crate) fn within_depth(text: &str) -> bool {
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    brackets <= MAX_DEPTH || nesting_depth(text) <= MAX_DEPTH
+}
+
 /// The deepest nesting of arrays and objects in a JSON text, strings skipped.
 pub(crate) fn nesting_depth(text: &str) -> usize {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
