@@ -9,7 +9,7 @@
 // Calls into the engine run in plain loops, not in Array callbacks: Node 20.20's V8 has aborted the
 // process ("Fatal error ... unreachable code" in Deoptimizer::DoComputeBuiltinContinuation) when a
 // wasm call inside a map/forEach callback was deoptimized.
-import { engineMemoryBytes, loadEngine } from "../pkg/engine.js";
+import { engineMemoryBytes, loadEngine } from "../pkg/engine-node.js";
 import { NOW, TYPES, record, replayChecked, sampleEvents, writeRecording } from "./record.mjs";
 
 const option = (name, fallback) => {

@@ -120,7 +120,7 @@ for (const row of rows) console.log(row);
 console.log("");
 console.log("| start-up and memory | figure |");
 console.log("|---|---|");
-console.log(`| Node, fresh process: import of pkg/engine.js / \`loadEngine()\` | ${fixed(importMs)} ms / **${fixed(loadMs)} ms** |`);
+console.log(`| Node, fresh process: import of pkg/engine-node.js / \`loadEngine()\` | ${fixed(importMs)} ms / **${fixed(loadMs)} ms** |`);
 console.log(`| Node: RSS after load − RSS of an empty Node | +${fixed(rssMiB)} MiB |`);
 if (chromium) {
   console.log(`| Chromium, fresh browser: \`import()\` over HTTP / \`loadEngine()\` | ${fixed(chromium.importMs)} ms / **${fixed(chromium.loadMs)} ms** |`);

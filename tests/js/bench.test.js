@@ -20,7 +20,7 @@ test("bench/run.mjs --smoke replays the recorded conversations and prints every 
 });
 
 test("the replay check refuses a recording the engine does not reproduce", async () => {
-  const { loadEngine } = await import("../../pkg/engine.js");
+  const { loadEngine } = await import("../../pkg/engine-node.js");
   const { record, replayChecked, sampleEvents } = await import("../../bench/record.mjs");
   const wasm = await loadEngine();
   const recording = record(wasm, sampleEvents().slice(0, 30));
