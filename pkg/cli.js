@@ -8,7 +8,7 @@
 import { open } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { FileError, readJsonFile as readJson } from "./host/files.js";
-import { readOAuthFile, withAccessToken } from "./host/oauth-file.js";
+import { readSettingsFiles } from "./host/command-files.js";
 import { describeEvent, InputError, readEventStream } from "./host/input.js";
 import { isMainModule } from "./host/main-module.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
@@ -285,13 +285,7 @@ async function runSend({ values, positionals }, io) {
   const batchSize = positiveInteger(values["batch-size"], "batch-size") ?? DEFAULT_BATCH_SIZE;
   const batching = !values["no-batch"];
   const timeoutMs = positiveInteger(values.timeout, "timeout");
-  let settings = await readJsonFile(values.settings, "settings file");
-  let oauth = {};
-  if (values.oauth) {
-    const file = await withUsageErrors(readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`)));
-    settings = withAccessToken(settings, file.accessToken);
-    oauth = file.host;
-  }
+  const { settings, host: oauth } = await withUsageErrors(readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
   const destination = await destinationFor(settings, { timeoutMs, ...oauth });
 
   const events = await openEvents(positionals[0], io);

@@ -7,8 +7,8 @@ import { createServer } from "node:http";
 import { Server as NetServer } from "node:net";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
-import { FileError, readJsonFile } from "./host/files.js";
-import { readOAuthFile, withAccessToken } from "./host/oauth-file.js";
+import { FileError } from "./host/files.js";
+import { readSettingsFiles } from "./host/command-files.js";
 import { isMainModule } from "./host/main-module.js";
 
 const NAME = "zendesk-destination";
@@ -278,14 +278,9 @@ export async function serveCommand(argv, io = processIo()) {
     const redis = values.redis ?? (env.REDIS_URL || undefined);
     if (values.queue && !redis) throw new UsageError("serve --queue needs --redis URL (or REDIS_URL in the environment)");
     let settings;
-    let oauth = {};
+    let oauth;
     try {
-      settings = await readJsonFile(values.settings, "settings file");
-      if (values.oauth) {
-        const file = await readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`));
-        settings = withAccessToken(settings, file.accessToken);
-        oauth = file.host;
-      }
+      ({ settings, host: oauth } = await readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
     } catch (error) {
       if (error instanceof FileError) throw new UsageError(error.message);
       throw error;

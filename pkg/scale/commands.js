@@ -1,7 +1,7 @@
 // `zendesk-destination work` and `zendesk-destination queue`: the durable queue's command lines.
 import { parseArgs } from "node:util";
-import { FileError, readJsonFile } from "../host/files.js";
-import { readOAuthFile, withAccessToken } from "../host/oauth-file.js";
+import { FileError } from "../host/files.js";
+import { readSettingsFiles } from "../host/command-files.js";
 import { Queue, QUEUE_DEFAULTS } from "./queue.js";
 import { connectRedis, DEFAULT_PREFIX, redactUrl } from "./redis.js";
 import { startWorker, WORKER_DEFAULTS } from "./worker.js";
@@ -112,14 +112,9 @@ export function workCommand(argv, io) {
     if (!values.settings) throw new UsageError("work needs --settings FILE");
     const url = redisUrl(values, io);
     let settings;
-    let oauth = {};
+    let oauth;
     try {
-      settings = await readJsonFile(values.settings, "settings file");
-      if (values.oauth) {
-        const file = await readOAuthFile(values.oauth, (line) => io.stderr.write(`${line}\n`));
-        settings = withAccessToken(settings, file.accessToken);
-        oauth = file.host;
-      }
+      ({ settings, host: oauth } = await readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
     } catch (error) {
       // One reader for every command's files: its messages never quote the text (it holds credentials).
       if (error instanceof FileError) throw new UsageError(error.message);

@@ -1,8 +1,8 @@
-// The `--oauth FILE` of send, serve and work: one reading for every command. The file holds either a
-// refresh pair {refreshToken, clientId, clientSecret[, accessToken]} (the refresh-token grant: the pair
-// rotates, so each new pair is saved back to the file) or a confidential client {clientId,
-// clientSecret[, scope]} (the client_credentials grant: nothing rotates, the file is never rewritten;
-// Zendesk's "OAuth Tokens" page, what a server fleet should use). Node-only.
+// The files a command takes, for send, serve and work alike: `--settings FILE` and `--oauth FILE`.
+// The OAuth file holds either a refresh pair {refreshToken, clientId, clientSecret[, accessToken]} (the
+// refresh-token grant: the pair rotates, so each new pair is saved back to the file) or a confidential
+// client {clientId, clientSecret[, scope]} (the client_credentials grant: nothing rotates, the file is
+// never rewritten; Zendesk's "OAuth Tokens" page: what a server fleet should use). Node-only.
 import { rename, writeFile } from "node:fs/promises";
 import { FileError, readJsonFile } from "./files.js";
 
@@ -48,6 +48,18 @@ export async function readOAuthFile(path, report) {
 }
 
 /** Settings with the stored access token as their `oauthToken` (settings that are not an object: as they are). */
-export function withAccessToken(settings, accessToken) {
+function withAccessToken(settings, accessToken) {
   return accessToken && settings && typeof settings === "object" && !Array.isArray(settings) ? { ...settings, oauthToken: accessToken } : settings;
+}
+
+/**
+ * A command's `--settings FILE` and optional `--oauth FILE`, read the one way every command reads them:
+ * `{settings, host}`, `host` the createDestination options of the OAuth grant (`{}` without a file).
+ * Throws a FileError (never quoting a file's text).
+ */
+export async function readSettingsFiles(settingsPath, oauthPath, report) {
+  const settings = await readJsonFile(settingsPath, "settings file");
+  if (!oauthPath) return { settings, host: {} };
+  const oauth = await readOAuthFile(oauthPath, report);
+  return { settings: withAccessToken(settings, oauth.accessToken), host: oauth.host };
 }
