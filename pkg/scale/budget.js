@@ -8,34 +8,39 @@
 // instance's own Pacer, which this one wraps.
 //
 // What differs from one process: an answer's `remaining` is Zendesk's count when it answered, and the
-// requests other instances sent since are not in it yet; the hash counts requests granted and not yet
-// answered (`inflight`) and subtracts them. An instance that dies with requests in flight leaves them
-// counted until the window resets (the hash expires two minutes after its last use).
+// requests other instances sent since are not in it yet. Each grant is therefore recorded (a sorted set
+// beside the hash, scored by when it was granted) until its answer comes back, and an answer's
+// `remaining` is taken less the grants still unanswered. Grants are counted across window resets: one
+// sent just before a reset lands in the new window. A grant whose answer never comes (its instance died)
+// stops counting after IN_FLIGHT_MAX_MS.
 import { Pacer, readBudget, scopeOf } from "../host/pacing.js";
 import { script } from "./redis.js";
 
 const WINDOW_MS = 60_000;
 const STATE_TTL_MS = 120_000;
+// Longer than any request waits for its answer (the host's timeout is 30 s by default), and than the
+// wait for a slot: a grant older than this belongs to an instance that is gone.
+const IN_FLIGHT_MAX_MS = 120_000;
 const ACCOUNT_HEADERS = new Set(["x-rate-limit", "x-rate-limit-remaining", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
 
-// KEYS[1]: the scope's hash. ARGV: now. Returns {at, granted}: granted 0 means "paused until at, then
-// ask again"; granted 1 means "go at `at`" (the request is counted).
+// KEYS[1]: the scope's hash, KEYS[2]: its grants in flight. ARGV: now. Returns {at, granted, grant}:
+// granted 0 means "paused until at, then ask again"; granted 1 means "go at `at`", and the grant's id
+// is counted in flight until OBSERVE hands it back.
 const TAKE = script(`
 local h = KEYS[1]
+local z = KEYS[2]
 local now = tonumber(ARGV[1])
-local s = redis.call('HMGET', h, 'limit', 'remaining', 'resetAt', 'lastSlot', 'pausedUntil', 'inflight')
+local s = redis.call('HMGET', h, 'limit', 'remaining', 'resetAt', 'lastSlot', 'pausedUntil')
 local limit = tonumber(s[1])
 local remaining = tonumber(s[2])
 local resetAt = tonumber(s[3])
 local lastSlot = tonumber(s[4]) or 0
 local pausedUntil = tonumber(s[5]) or 0
-local inflight = tonumber(s[6]) or 0
-if pausedUntil > now then return {tostring(pausedUntil), 0} end
+if pausedUntil > now then return {tostring(pausedUntil), 0, ''} end
 local slot = now
 if remaining then
   if resetAt <= now then
     redis.call('HDEL', h, 'limit', 'remaining', 'resetAt')
-    inflight = 0
   else
     local low = 10
     if limit and math.ceil(limit / 5) > low then low = math.ceil(limit / 5) end
@@ -48,21 +53,25 @@ if remaining then
   end
 end
 if slot > lastSlot then redis.call('HSET', h, 'lastSlot', slot) end
-redis.call('HSET', h, 'inflight', inflight + 1)
+local grant = redis.call('HINCRBY', h, 'grants', 1)
+redis.call('ZADD', z, now, grant)
 redis.call('PEXPIRE', h, ${STATE_TTL_MS})
-return {tostring(slot), 1}
+redis.call('PEXPIRE', z, ${STATE_TTL_MS})
+return {tostring(slot), 1, tostring(grant)}
 `);
 
-// KEYS[1]: the scope's hash. ARGV: now, limit|'', remaining|'', resetMs|''. An answer (or a grant given back).
+// KEYS[1]: the scope's hash, KEYS[2]: its grants in flight. ARGV: now, grant, limit|'', remaining|'',
+// resetMs|''. An answer to a grant (or the grant given back unused).
 const OBSERVE = script(`
 local h = KEYS[1]
+local z = KEYS[2]
 local now = tonumber(ARGV[1])
-local inflight = tonumber(redis.call('HGET', h, 'inflight') or '0') - 1
-if inflight < 0 then inflight = 0 end
-redis.call('HSET', h, 'inflight', inflight)
-if ARGV[3] ~= '' then
-  if ARGV[2] ~= '' then redis.call('HSET', h, 'limit', ARGV[2]) else redis.call('HDEL', h, 'limit') end
-  redis.call('HSET', h, 'remaining', tonumber(ARGV[3]) - inflight, 'resetAt', now + tonumber(ARGV[4]))
+redis.call('ZREM', z, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', z, '-inf', '(' .. (now - ${IN_FLIGHT_MAX_MS}))
+local inflight = redis.call('ZCARD', z)
+if ARGV[4] ~= '' then
+  if ARGV[3] ~= '' then redis.call('HSET', h, 'limit', ARGV[3]) else redis.call('HDEL', h, 'limit') end
+  redis.call('HSET', h, 'remaining', tonumber(ARGV[4]) - inflight, 'resetAt', now + tonumber(ARGV[5]))
 end
 redis.call('PEXPIRE', h, ${STATE_TTL_MS})
 return 1
@@ -103,14 +112,16 @@ export class SharedPacer {
     this.log = log;
     this.failing = false;
     this.paced = 0;
+    this.grants = new WeakMap(); // request → its grant in flight (a retry of it takes a new one)
   }
 
   get pacedMs() {
     return this.paced + this.local.pacedMs;
   }
 
-  #scopeKey(request) {
-    return `${this.key}:${scopeOf(request)}`;
+  #keys(request) {
+    const key = `${this.key}:${scopeOf(request)}`;
+    return [key, `${key}:inflight`];
   }
 
   async #shared(name, call) {
@@ -133,9 +144,9 @@ export class SharedPacer {
   }
 
   async #take(request) {
-    const key = this.#scopeKey(request);
+    const keys = this.#keys(request);
     for (;;) {
-      const [at, granted] = await redis(() => TAKE(this.client, [key], [this.now()]));
+      const [at, granted, grant] = await redis(() => TAKE(this.client, keys, [this.now()]));
       const wait = Math.ceil(Number(at) - this.now());
       if (wait > 0) {
         this.paced += wait;
@@ -143,17 +154,22 @@ export class SharedPacer {
       }
       if (Number(granted) !== 1) continue;
       // A 429 may have paused the account while this request waited for its slot.
-      const paused = Number((await redis(() => this.client.sendCommand(["HGET", key, "pausedUntil"]))) ?? 0);
-      if (!(paused > this.now())) return;
-      await redis(() => OBSERVE(this.client, [key], [this.now(), "", "", ""]));
+      const paused = Number((await redis(() => this.client.sendCommand(["HGET", keys[0], "pausedUntil"]))) ?? 0);
+      if (!(paused > this.now())) {
+        this.grants.set(request, grant);
+        return;
+      }
+      await redis(() => OBSERVE(this.client, keys, [this.now(), grant, "", "", ""]));
     }
   }
 
   async after(request, answer) {
     const budget = readBudget(answer.headers);
+    const grant = this.grants.get(request) ?? ""; // none when Redis failed at the grant
+    this.grants.delete(request);
     // The local Pacer keeps the account's budget only while Redis fails; otherwise Redis has it.
     const shared = await this.#shared("after", () =>
-      redis(() => OBSERVE(this.client, [this.#scopeKey(request)], [this.now(), budget?.limit ?? "", budget ? budget.remaining : "", budget ? (budget.resetMs ?? WINDOW_MS) : ""])),
+      redis(() => OBSERVE(this.client, this.#keys(request), [this.now(), grant, budget?.limit ?? "", budget ? budget.remaining : "", budget ? (budget.resetMs ?? WINDOW_MS) : ""])),
     );
     this.local.after(request, shared ? { ...answer, headers: withoutAccountHeaders(answer.headers) } : answer);
   }
@@ -162,7 +178,7 @@ export class SharedPacer {
     this.local.rateLimited(request, answer, delayMs);
     const budget = readBudget(answer.headers);
     if (budget && budget.remaining <= 0) {
-      await this.#shared("rateLimited", () => redis(() => PAUSE(this.client, [this.#scopeKey(request)], [this.now() + delayMs])));
+      await this.#shared("rateLimited", () => redis(() => PAUSE(this.client, [this.#keys(request)[0]], [this.now() + delayMs])));
     }
   }
 }
