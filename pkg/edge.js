@@ -11,6 +11,7 @@
 // retried batch does not write twice what landed: events are de-duplicated by `messageId` within a bounded
 // window, and a retry of an event still in flight joins that delivery instead of starting another.
 import { createDestination, eventKeys } from "./index.js";
+import { drainBody, readText } from "./host/body.js";
 import { mergeBatchItem } from "./host/input.js";
 import { parse, stringify } from "./host/json.js";
 import { KeyedLocks, Limiter } from "./host/ordering.js";
@@ -188,19 +189,8 @@ class RequestError extends Error {
 }
 
 /**
- * Lets go of a body the answer does not need. Never awaited: on some runtimes (Vercel's edge-runtime) the
- * cancel of a body that is still arriving never settles, and the refused client would get no answer.
- */
-function discardBody(request) {
-  try {
-    request.body?.cancel().catch(() => {});
-  } catch {
-    // a body already locked or gone: nothing to let go of
-  }
-}
-
-/**
- * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it.
+ * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it, once what is
+ * left is drained (see DRAIN in ./host/body.js).
  * @param {Request} request
  */
 async function readBody(request, limit) {
@@ -208,30 +198,16 @@ async function readBody(request, limit) {
   const tooLarge = () =>
     new RequestError(400, "request_too_large", `the request body is larger than ${limit} bytes (500 KB per request is the limit)`, { limit: "500 KB per request", limitBytes: limit });
   if (Number.isFinite(declared) && declared > limit) {
-    discardBody(request);
+    await drainBody(request.body, limit);
     throw tooLarge();
   }
   if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      reader.cancel().catch(() => {}); // not awaited: see discardBody
-      throw tooLarge();
-    }
-    chunks.push(value);
+  const text = await readText(request.body, limit);
+  if (text === null) {
+    await drainBody(request.body, limit);
+    throw tooLarge();
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  return text;
 }
 
 /**
@@ -577,11 +553,11 @@ export function createHandler(options = {}) {
     }
     if (route.kind === "metrics") {
       // The browser library's own telemetry: accepted and ignored.
-      discardBody(request);
+      await drainBody(request.body, limits.requestBytes);
       return { response: json(request, 200, { success: true }), events: 0 };
     }
     if (closing) {
-      discardBody(request);
+      await drainBody(request.body, limits.requestBytes);
       return { response: shuttingDown(request), events: 0 };
     }
 
@@ -591,7 +567,7 @@ export function createHandler(options = {}) {
     if (authorization !== null && authorization.trim() !== "") {
       headerKey = basicUser(authorization);
       if (headerKey === null || !acceptedKey(headerKey)) {
-        discardBody(request);
+        await drainBody(request.body, limits.requestBytes);
         return { response: unauthorized(), events: 0 };
       }
     }
@@ -678,7 +654,7 @@ export function createHandler(options = {}) {
     try {
       result = await answer(request, waitUntil);
     } catch (error) {
-      discardBody(request);
+      await drainBody(request.body, limits.requestBytes);
       if (error instanceof RequestError) {
         counters.rejected++;
         result = { response: json(request, error.status, { success: false, error: error.error, message: error.message, ...error.extra }), events: 0 };

@@ -3,6 +3,7 @@
 // The engine (WebAssembly) decides every request and every outcome; this host performs the requests with
 // `fetch` and owns everything that needs a clock or a socket: timeouts, retries, pacing, ordering, OAuth
 // refresh and shutdown. The same code runs in Node ≥ 20, browsers and edge runtimes (no Node imports).
+import { letGo, readText } from "./host/body.js";
 import { stringify } from "./host/json.js";
 import { CLIENT_CREDENTIALS_PENDING, isInvalidToken, TokenRefresher } from "./host/oauth.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
@@ -74,28 +75,18 @@ class EngineFailure extends Error {
 async function readCapped(response, limit, describe) {
   const tooLarge = () =>
     new HostFailure("response_too_large", `${describe()} answered a body larger than ${limit} bytes (decompressed); the host reads at most that much of an answer, so the event was ended`);
-  const reader = response.body?.getReader?.();
-  if (!reader) {
+  if (typeof response.body?.getReader !== "function") {
     // A fetch whose Response has no stream (some test doubles, old polyfills): read it, then check.
     const text = typeof response.text === "function" ? await response.text() : "";
     if (text.length > limit) throw tooLarge();
     return text;
   }
-  const decoder = new TextDecoder();
-  const parts = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    parts.push(decoder.decode(value, { stream: true }));
+  const text = await readText(response.body, limit);
+  if (text === null) {
+    letGo(response.body);
+    throw tooLarge();
   }
-  parts.push(decoder.decode());
-  return parts.join("");
+  return text;
 }
 
 /** `https://proxy.example.com/zendesk/api/v2/users` → "/zendesk": the path a baseUrl puts before Zendesk's. */

@@ -14,6 +14,7 @@
 //   retry, pacing, basePath, cors, …);
 // - the Durable Object binding ZENDESK_ACCOUNT, class ZendeskAccount.
 import { basicUser, createHandler, DedupeWindow, LIMITS, sameText } from "./edge.js";
+import { drainBody } from "./host/body.js";
 
 const SAVED = "messageId:"; // storage key prefix of the de-duplication window
 
@@ -69,26 +70,6 @@ function json(request, status, body, headers = {}) {
       ...headers,
     },
   });
-}
-
-/** Reads a body to its end and keeps nothing; stops (and lets go of the rest) past `limit` bytes. */
-async function readAndDrop(body, limit) {
-  if (!body) return;
-  const reader = body.getReader();
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      size += value.byteLength;
-      if (size > limit) {
-        reader.cancel().catch(() => {});
-        return;
-      }
-    }
-  } catch {
-    // the client went away: there is nobody to answer anyway
-  }
 }
 
 /** The Durable Object: one per Zendesk account; runs the edge handler and keeps its window in storage. */
@@ -157,10 +138,9 @@ export default {
       let accepted = false;
       for (const candidate of config.writeKeys) accepted = (key !== null && sameText(candidate, key)) || accepted;
       if (!accepted) {
-        // The body is read to its end first (up to the request limit): answered while the client still
-        // sends, workerd may reset the connection under it (seen in the runtime tests), and the client
-        // then never reads the 401. A cancelled body would reset it for certain.
-        await readAndDrop(request.body, LIMITS.requestBytes);
+        // Read to its end first (within a bound): answered while the client still sends, workerd may
+        // reset the connection under it, and the client never reads the 401.
+        await drainBody(request.body, LIMITS.requestBytes);
         return json(request, 401, { success: false, error: "unauthorized", message: "a valid write key is required (HTTP Basic with the write key as user name, or writeKey in the body); nothing was sent" }, { "WWW-Authenticate": 'Basic realm="segment"' });
       }
     }

@@ -88,10 +88,16 @@ export function call(url, path, { method = "POST", body, auth = BASIC, headers =
     ...(duplex ? { duplex } : {}),
     // A refusal that never answers fails the test instead of hanging it.
     signal: AbortSignal.timeout(20_000),
-  }).then(async (response) => {
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
-  });
+  }).then(
+    async (response) => {
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null };
+    },
+    (error) => {
+      // undici says only "fetch failed": name the request and the cause (a reset, a refused connection).
+      throw new Error(`${method} ${path}: ${error.message} (${error.cause?.code ?? ""} ${error.cause?.message ?? ""})`, { cause: error });
+    },
+  );
 }
 
 const promised = (analytics, method, params) => new Promise((resolve, reject) => analytics[method](params, (error, ctx) => (error ? reject(error) : resolve(ctx))));
