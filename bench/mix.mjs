@@ -9,17 +9,7 @@
 // - a third repeat an earlier identify of the same user unchanged, as analytics.js does on page loads.
 // `groups` groups put users into `organizations` organizations (hot ones: 10 users each on average);
 // `tracks` tracks are for users that exist by then (seeded, or identified earlier in the stream).
-
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../pkg/simulator/util.js";
 
 export const TRACK_EVENT = "Order Completed";
 

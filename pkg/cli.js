@@ -7,17 +7,14 @@
 // events before an unreadable place have been handled).
 import { open } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { FileError, readJsonFile as readJson } from "./host/files.js";
-import { readSettingsFiles } from "./host/command-files.js";
+import { readJsonFile as readJson } from "./host/files.js";
+import { readSettingsFiles, UsageError, withUsageErrors } from "./host/command-files.js";
 import { describeEvent, InputError, readEventStream } from "./host/input.js";
 import { isMainModule } from "./host/main-module.js";
 import { eventKeys, KeyedLocks, Limiter } from "./host/ordering.js";
 import { createDestination } from "./index.js";
 
 const NAME = "zendesk-destination";
-
-/** A problem that stops the command before anything is sent: exit 2. */
-class UsageError extends Error {}
 
 const COMMON = `
 EVENTS is a file, or - / absent for standard input, holding one event, a JSON array of events,
@@ -148,16 +145,6 @@ Run '${NAME} <command> --help' for a command's options.`;
 
 async function readJsonFile(path, what) {
   return withUsageErrors(readJson(path, what));
-}
-
-/** A file's problem (FileError) as a usage error: exit 2 with its one-line message. */
-async function withUsageErrors(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    if (error instanceof FileError) throw new UsageError(error.message);
-    throw error;
-  }
 }
 
 /**

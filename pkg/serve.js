@@ -7,8 +7,7 @@ import { createServer } from "node:http";
 import { Server as NetServer } from "node:net";
 import { parseArgs } from "node:util";
 import { createHandler } from "./edge.js";
-import { FileError } from "./host/files.js";
-import { readSettingsFiles } from "./host/command-files.js";
+import { readSettingsFiles, UsageError, withUsageErrors } from "./host/command-files.js";
 import { isMainModule } from "./host/main-module.js";
 
 const NAME = "zendesk-destination";
@@ -70,8 +69,6 @@ Options:
                          {"refreshToken","clientId","clientSecret"} (refreshed when Zendesk answers 401;
                          the file is rewritten with each new pair; with --redis one refresh for all)
   -h, --help             this help`;
-
-class UsageError extends Error {}
 
 /** `IncomingMessage` → `Request`, the body read up to `limit + 1` bytes (the handler rejects beyond `limit`). */
 async function toRequest(req, limit, base) {
@@ -277,14 +274,7 @@ export async function serveCommand(argv, io = processIo()) {
     const drainTimeoutMs = positiveInteger(values["drain-timeout"], "drain-timeout", { zero: true }) ?? 10_000;
     const redis = values.redis ?? (env.REDIS_URL || undefined);
     if (values.queue && !redis) throw new UsageError("serve --queue needs --redis URL (or REDIS_URL in the environment)");
-    let settings;
-    let oauth;
-    try {
-      ({ settings, host: oauth } = await readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
-    } catch (error) {
-      if (error instanceof FileError) throw new UsageError(error.message);
-      throw error;
-    }
+    const { settings, host: oauth } = await withUsageErrors(readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
     try {
       running = await startServer({
         settings,

@@ -8,6 +8,19 @@ import { FileError, readJsonFile } from "./files.js";
 
 const text = (value) => typeof value === "string" && value !== "";
 
+/** A mistake in how a command was called (its flags, its files): the command exits 2 with the message. */
+export class UsageError extends Error {}
+
+/** A file's problem (FileError) as a usage error: exit 2 with its one-line message (never the file's text). */
+export async function withUsageErrors(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error instanceof FileError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 /**
  * Reads `path` and returns `{host, accessToken}`: `host` the createDestination options for that grant
  * (`oauthRefresh` + `onTokens`, or `oauthClient`), `accessToken` a stored access token or undefined.

@@ -1,7 +1,6 @@
 // `zendesk-destination work` and `zendesk-destination queue`: the durable queue's command lines.
 import { parseArgs } from "node:util";
-import { FileError } from "../host/files.js";
-import { readSettingsFiles } from "../host/command-files.js";
+import { readSettingsFiles, UsageError, withUsageErrors } from "../host/command-files.js";
 import { Queue, QUEUE_DEFAULTS } from "./queue.js";
 import { connectRedis, DEFAULT_PREFIX, redactUrl } from "./redis.js";
 import { startWorker, WORKER_DEFAULTS } from "./worker.js";
@@ -46,8 +45,6 @@ Options:
   --limit N        at most N entries listed (default 100)
   --json           JSON instead of text
   -h, --help       this help`;
-
-class UsageError extends Error {}
 
 function parse(argv, options, command) {
   try {
@@ -111,15 +108,7 @@ export function workCommand(argv, io) {
     if (positionals.length) throw new UsageError(`work: unexpected argument "${positionals[0]}"`);
     if (!values.settings) throw new UsageError("work needs --settings FILE");
     const url = redisUrl(values, io);
-    let settings;
-    let oauth;
-    try {
-      ({ settings, host: oauth } = await readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
-    } catch (error) {
-      // One reader for every command's files: its messages never quote the text (it holds credentials).
-      if (error instanceof FileError) throw new UsageError(error.message);
-      throw error;
-    }
+    const { settings, host: oauth } = await withUsageErrors(readSettingsFiles(values.settings, values.oauth, (line) => io.stderr.write(`${line}\n`)));
     const hours = values["retry-for-hours"];
     if (hours !== undefined && !(Number(hours) > 0)) throw new UsageError(`--retry-for-hours must be a number > 0, got "${hours}"`);
     const drainTimeoutMs = whole(values["drain-timeout"], "drain-timeout", { min: 0 }) ?? 10_000;

@@ -2,7 +2,7 @@
 // crafted event can do to the host, the edge handler and the CLI. Real engine, real fetch, real sockets on
 // 127.0.0.1; every server is closed after its test.
 import assert from "node:assert/strict";
-import http, { createServer } from "node:http";
+import { createServer } from "node:http";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { createHandler } from "../../pkg/edge.js";
@@ -11,6 +11,7 @@ import { stringify } from "../../pkg/host/json.js";
 import { createDestination, validateSettings } from "../../pkg/index.js";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
 import { startPreview } from "../../scripts/start.mjs";
+import { raw } from "./raw-request.js";
 
 const SECRET = "s3cret-token-value";
 const settingsFor = (baseUrl, extra = {}) => ({ subdomain: "acme", email: "agent@acme.test/token", password: SECRET, baseUrl, ...extra });
@@ -138,19 +139,6 @@ describe("3. at most once means at most once", () => {
     });
   }
 });
-
-/** A raw request with any Host and headers (fetch would not send a foreign Host). */
-function raw(port, { method = "GET", path = "/", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
-      let text = "";
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 describe("4. npm start's preview server answers only this machine", () => {
   test("a foreign Origin or Host is refused (also for what it forwards to the simulator); /config.json never reflects a foreign Host", async (t) => {

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { Analytics } from "@segment/analytics-node";
 import { connectRedis } from "../../pkg/scale/redis.js";
 import { Queue } from "../../pkg/scale/queue.js";
-import { redisFor, settingsFile, simulatorFor, sleep, spawnCli, until, WRITE_KEY } from "./scale-support.js";
+import { postBatch, redisFor, settingsFile, simulatorFor, sleep, spawnCli, until, WRITE_KEY } from "./scale-support.js";
 
 const USERS = 120;
 const ORGS = 12;
@@ -42,15 +42,6 @@ function rawBatch(n, tag) {
     batch.push({ type: "track", userId: `raw-${tag}-${i % 5}`, messageId: `raw-${tag}-${i}`, timestamp: "2026-01-02T03:04:05.000Z", event: "Order Completed", properties: { uid: `raw-${tag}-${i % 5}/${i}`, step: i } });
   }
   return batch;
-}
-
-async function post(url, batch) {
-  const response = await fetch(`${url}/v1/batch`, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${WRITE_KEY}:`)}`, "content-type": "application/json" },
-    body: JSON.stringify({ batch }),
-  });
-  return { status: response.status, body: await response.json() };
 }
 
 test("the fleet: two queue fronts, three workers (one killed), a front restarted: every event once, in order per user, never over the account's limit", { timeout: 240_000 }, async (t) => {
@@ -100,10 +91,10 @@ test("the fleet: two queue fronts, three workers (one killed), a front restarted
 
   // Raw batches, each sent to one front and again to the other: the second time nothing is queued.
   const rawFirst = rawBatch(60, "a");
-  const firstAnswer = await post(fronts[0].first, rawFirst);
+  const firstAnswer = await postBatch(fronts[0].first, rawFirst);
   assert.equal(firstAnswer.status, 200);
   assert.ok(firstAnswer.body.events.every((line) => line.status === "queued" && !line.duplicate));
-  const resent = await post(fronts[1].first, rawFirst);
+  const resent = await postBatch(fronts[1].first, rawFirst);
   assert.equal(resent.status, 200);
   assert.ok(resent.body.events.every((line) => line.duplicate === true && line.code === "duplicate"), "the resent batch is not queued again");
 
@@ -133,8 +124,8 @@ test("the fleet: two queue fronts, three workers (one killed), a front restarted
   assert.equal(fronts[1].first, `http://127.0.0.1:${port}`);
   resume();
   const rawSecond = rawBatch(40, "b");
-  assert.equal((await post(fronts[1].first, rawSecond)).status, 200);
-  assert.ok((await post(fronts[0].first, rawSecond)).body.events.every((line) => line.duplicate === true));
+  assert.equal((await postBatch(fronts[1].first, rawSecond)).status, 200);
+  assert.ok((await postBatch(fronts[0].first, rawSecond)).body.events.every((line) => line.duplicate === true));
 
   await sending;
   await Promise.all(clients.map((analytics) => analytics.closeAndFlush({ timeout: 60_000 })));

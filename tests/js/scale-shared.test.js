@@ -7,18 +7,9 @@ import { describe, test } from "node:test";
 import { createDestination } from "../../pkg/index.js";
 import { startServer } from "../../pkg/serve.js";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
-import { redisFor, simulatorFor, WRITE_KEY } from "./scale-support.js";
+import { postBatch, redisFor, simulatorFor, WRITE_KEY } from "./scale-support.js";
 
 const settingsFor = (url) => ({ subdomain: "acme", email: "agent@acme.test/token", password: "x", baseUrl: url, events: ["Order Completed"] });
-
-async function post(url, batch) {
-  const response = await fetch(`${url}/v1/batch`, {
-    method: "POST",
-    headers: { authorization: `Basic ${btoa(`${WRITE_KEY}:`)}`, "content-type": "application/json" },
-    body: JSON.stringify({ batch }),
-  });
-  return { status: response.status, body: await response.json() };
-}
 
 async function twoInstances(t, zendeskUrl, options) {
   const servers = [];
@@ -40,10 +31,10 @@ describe("two serve instances on one Redis", () => {
         { type: "identify", userId: "dd-1", messageId: "dd-m1", traits: { name: "Dee Dee" } },
         { type: "track", userId: "dd-1", messageId: "dd-m2", event: "Order Completed", properties: { order: 1 } },
       ];
-      const first = await post(a.url, batch);
+      const first = await postBatch(a.url, batch);
       assert.equal(first.status, 200);
       assert.deepEqual(first.body.events.map((line) => line.status), ["delivered", "delivered"]);
-      const again = await post(b.url, batch);
+      const again = await postBatch(b.url, batch);
       assert.equal(again.status, 200);
       if (shared) {
         assert.deepEqual(again.body.events.map((line) => [line.status, line.duplicate]), [["delivered", true], ["delivered", true]]);
@@ -64,7 +55,7 @@ describe("two serve instances on one Redis", () => {
       // Each event alone (no batch window): one request or more per event, many requests to pace.
       const [a, b] = await twoInstances(t, zendesk.url, { concurrency: 8, batchWindowMs: 0, ...(shared ? { redis: redis.url } : {}) });
       const events = (tag) => Array.from({ length: 70 }, (_, i) => ({ type: "identify", userId: `${tag}-${i}`, messageId: `${tag}-${i}`, traits: { name: `${tag} ${i}` } }));
-      const [answerA, answerB] = await Promise.all([post(a.url, events("a")), post(b.url, events("b"))]);
+      const [answerA, answerB] = await Promise.all([postBatch(a.url, events("a")), postBatch(b.url, events("b"))]);
       assert.equal(answerA.status, 200, JSON.stringify(answerA.body).slice(0, 300));
       assert.equal(answerB.status, 200, JSON.stringify(answerB.body).slice(0, 300));
       assert.equal(simulator.state().users.length, 140);

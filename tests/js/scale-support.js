@@ -13,6 +13,16 @@ export const CLI = fileURLToPath(new URL("../../pkg/cli.js", import.meta.url));
 export const WRITE_KEY = "wk_test_scale";
 export const ACCOUNT_LIMIT_BODY = "Number of allowed API requests per minute exceeded";
 
+/** POST /v1/batch to a `serve` at `url` with the test write key: `{status, body}`. */
+export async function postBatch(url, batch) {
+  const response = await fetch(`${url}/v1/batch`, {
+    method: "POST",
+    headers: { authorization: `Basic ${btoa(`${WRITE_KEY}:`)}`, "content-type": "application/json" },
+    body: JSON.stringify({ batch }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
 /** A redis-server for this test file, stopped after it. */
 export async function redisFor(t) {
   const redis = await startRedis();

@@ -1,9 +1,9 @@
 // The simulator over real HTTP on 127.0.0.1: Zendesk paths, the /__simulator/ control endpoints,
 // delays and dropped connections, and Zendesk-like CORS.
-import http from "node:http";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startSimulatorServer } from "../../pkg/simulator-server.js";
+import { raw } from "./raw-request.js";
 
 const BASIC = "Basic " + btoa("agent@acme.com/token:secret-token");
 
@@ -158,19 +158,6 @@ test("serves an existing simulator and several servers can run side by side", as
   const found = await fetch(`${second.url}/api/v2/organizations/search?external_id=S`, { headers: jsonHeaders() });
   assert.equal((await found.json()).count, 1);
 });
-
-/** A raw request with any Host and headers (fetch would not send a foreign Host). */
-function raw(port, { method = "GET", path = "/", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
-      let text = "";
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 test("only this machine: a foreign page or a DNS-rebound Host can neither read, seed nor reset the account (issue 13)", async (t) => {
   const server = await serve(t);
