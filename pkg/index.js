@@ -567,14 +567,7 @@ export class ZendeskDestination {
     let destination = null;
     let batch;
     let inFlight = 0;
-    const engine = (call) => {
-      if (this.#failed.has(destination)) throw new EngineFailure("the engine failed on another event and was replaced", null);
-      try {
-        return call();
-      } catch (error) {
-        throw new EngineFailure(error, destination);
-      }
-    };
+    const engine = this.#engineCalls(() => destination);
     try {
       destination = await destinationFor();
       batch = engine(() => destination.beginBatch(texts, this.#now()));
@@ -676,15 +669,7 @@ export class ZendeskDestination {
     const context = { warnings: [], sent: 0 };
     let destination = null;
     let conversation;
-    // Every call into the engine goes through here: a throw (a trap) marks the instance failed.
-    const engine = (call) => {
-      if (this.#failed.has(destination)) throw new EngineFailure("the engine failed on another event and was replaced", null);
-      try {
-        return call();
-      } catch (error) {
-        throw new EngineFailure(error, destination);
-      }
-    };
+    const engine = this.#engineCalls(() => destination);
     try {
       destination = await destinationFor();
       conversation = engine(() => destination.begin(input, this.#now()));
@@ -768,6 +753,22 @@ export class ZendeskDestination {
         this.#replacing = null;
       }
     })();
+  }
+
+  /**
+   * The gate every call into the engine goes through, for the destination `current()` names: a throw (a
+   * trap) marks that instance failed, and an instance marked failed by another event is not called again.
+   */
+  #engineCalls(current) {
+    return (call) => {
+      const destination = current();
+      if (this.#failed.has(destination)) throw new EngineFailure("the engine failed on another event and was replaced", null);
+      try {
+        return call();
+      } catch (error) {
+        throw new EngineFailure(error, destination);
+      }
+    };
   }
 
   // ---- one request: pacing, retries, OAuth ----
