@@ -9,13 +9,16 @@ use support::*;
 use zendesk_destination::{Code, Method, Status};
 
 /// A scripted Zendesk account for batches. Job results are made by `results` (default: every item
-/// succeeds, results in reverse order, each naming its item by `index` and what Zendesk knows).
+/// succeeds, results in reverse order, each naming its item by `index` and what Zendesk knows); a
+/// `create_many` item whose name `organizations_by_name` holds fails with `name_taken`.
 struct Fake {
     users_by_external_id: HashMap<String, u64>,
     users_by_email: HashMap<String, Vec<u64>>,
     organizations_by_external_id: HashMap<String, u64>,
-    /// name → (id, external_id)
-    organizations_by_name: HashMap<String, (u64, Option<String>)>,
+    /// name → [(id, external_id)]
+    organizations_by_name: HashMap<String, Vec<(u64, Option<String>)>>,
+    /// A taken name's failed item, beside `index`, `id` and `success` (Zendesk does not document it).
+    name_taken: Value,
     user_fields: Vec<(&'static str, &'static str)>,
     organization_fields: Vec<(&'static str, &'static str)>,
     refuse: Vec<&'static str>,
@@ -54,6 +57,7 @@ impl Fake {
             users_by_email: HashMap::new(),
             organizations_by_external_id: HashMap::new(),
             organizations_by_name: HashMap::new(),
+            name_taken: json!({"status": "Failed", "error": "DuplicateValue", "details": "Name: has already been taken"}),
             user_fields: vec![("user_id", "text")],
             organization_fields: vec![],
             refuse: vec![],
@@ -61,6 +65,18 @@ impl Fake {
             whole_failures: 0,
             next_id: 700,
             results: default_results,
+        }
+    }
+
+    fn fail_taken_names(&self, items: &[Value], results: &mut [Value]) {
+        for result in results.iter_mut() {
+            let index = result["index"].as_u64().unwrap() as usize;
+            let name = items[index]["name"].as_str().unwrap_or_default();
+            if self.organizations_by_name.contains_key(name) {
+                let mut failed = json!({"index": index, "id": null, "success": false});
+                failed.as_object_mut().unwrap().extend(self.name_taken.as_object().unwrap().clone());
+                *result = failed;
+            }
         }
     }
 
@@ -107,8 +123,10 @@ impl Fake {
                 let list: Vec<Value> = self
                     .organizations_by_name
                     .get(name)
-                    .map(|(id, external_id)| vec![json!({"id": id, "name": name, "external_id": external_id})])
-                    .unwrap_or_default();
+                    .into_iter()
+                    .flatten()
+                    .map(|(id, external_id)| json!({"id": id, "name": name, "external_id": external_id}))
+                    .collect();
                 (200, json!({"organizations": list, "count": list.len()}))
             }
             (Method::Get, "/user_fields") => (200, fields("user_fields", &self.user_fields)),
@@ -138,7 +156,10 @@ impl Fake {
                         self.whole_failures -= 1;
                         statuses.push(json!({"id": id, "status": "failed", "message": "internal error"}));
                     } else {
-                        let results = (self.results)(&job_path, &items, &mut self.next_id);
+                        let mut results = (self.results)(&job_path, &items, &mut self.next_id);
+                        if job_path == "/organizations/create_many" {
+                            self.fail_taken_names(&items, &mut results);
+                        }
                         statuses.push(json!({"id": id, "status": "completed", "results": results}));
                     }
                 }
@@ -577,8 +598,8 @@ fn unreadable_events_end_alone() {
 fn a_new_groupid_adopts_the_organization_that_has_its_name_and_no_external_id() {
     let d = destination(json!({"allowGroupWithoutUserId": true}));
     let mut zendesk = Fake::new();
-    zendesk.organizations_by_name.insert("Initech".into(), (910, None));
-    zendesk.organizations_by_name.insert("Taken".into(), (911, Some("other".into())));
+    zendesk.organizations_by_name.insert("Initech".into(), vec![(910, None)]);
+    zendesk.organizations_by_name.insert("Taken".into(), vec![(911, Some("other".into()))]);
     let run = run_batch(
         &d,
         vec![
@@ -587,16 +608,159 @@ fn a_new_groupid_adopts_the_organization_that_has_its_name_and_no_external_id() 
         ],
         |s| zendesk.answer(s),
     );
+    // Both are created straight away; their names are looked up when their items fail.
     assert_eq!(
         zendesk.jobs,
-        vec![(
-            "/organizations/update_many".to_string(),
-            vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})]
-        )]
+        vec![
+            (
+                "/organizations/create_many".to_string(),
+                vec![json!({"external_id": "ini", "name": "Initech"}), json!({"external_id": "new", "name": "Taken"})]
+            ),
+            (
+                "/organizations/update_many".to_string(),
+                vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})]
+            )
+        ]
     );
     assert_eq!(run.outcomes[0].message, "organization 910 updated");
     assert!(run.outcomes[0].warnings.iter().any(|w| w.contains("was adopted for groupId `ini`")));
     assert_eq!(run.outcomes[1].code, Code::OrganizationNameTaken);
+}
+
+fn group(group_id: &str, traits: Value) -> Value {
+    json!({"type": "group", "groupId": group_id, "traits": traits})
+}
+
+#[test]
+fn a_new_groupid_is_created_first_and_its_name_looked_up_only_when_its_item_fails() {
+    let d = destination(json!({"allowGroupWithoutUserId": true}));
+    let mut zendesk = Fake::new();
+    zendesk.organizations_by_name.insert("Initech".into(), vec![(910, None)]);
+    zendesk.organizations_by_name.insert("Taken".into(), vec![(911, Some("other".into()))]);
+    zendesk.organizations_by_name.insert("Twice".into(), vec![(912, None), (913, None)]);
+    let run = run_batch(
+        &d,
+        vec![
+            group("ini", json!({"name": "Initech"})),
+            group("new", json!({"name": "Taken"})),
+            group("amb", json!({"name": "Twice"})),
+            group("free", json!({"name": "Free"})),
+        ],
+        |s| zendesk.answer(s),
+    );
+    assert_eq!(
+        run.steps,
+        vec![
+            vec!["Get /organizations/show_many?external_ids=ini%2Cnew%2Camb%2Cfree".to_string()],
+            vec!["Post /organizations/create_many".to_string()],
+            vec!["Get /job_statuses/show_many?ids=j1".to_string()],
+            // Only the failed items' names, side by side; none for the free one.
+            vec![
+                "Get /organizations/search?name=Initech".to_string(),
+                "Get /organizations/search?name=Taken".to_string(),
+                "Get /organizations/search?name=Twice".to_string()
+            ],
+            vec!["Put /organizations/update_many".to_string()],
+            vec!["Get /job_statuses/show_many?ids=j2".to_string()],
+        ]
+    );
+    assert_eq!(
+        zendesk.jobs[1],
+        ("/organizations/update_many".to_string(), vec![json!({"id": 910, "external_id": "ini", "name": "Initech"})])
+    );
+    assert_eq!(
+        messages(&run),
+        vec![
+            (Status::Delivered, Code::Delivered, "organization 910 updated".into()),
+            (
+                Status::Failed,
+                Code::OrganizationNameTaken,
+                "organization 911 already has the name `Taken` with external_id `other`; Zendesk organization names are unique, so groupId `new` was not written (rename one of them)".into()
+            ),
+            (Status::Skipped, Code::AmbiguousOrganization, "2 Zendesk organizations are named `Twice`; nothing was written".into()),
+            (Status::Delivered, Code::Delivered, "organization 704 created".into()),
+        ]
+    );
+    assert_eq!(
+        run.outcomes[0].warnings,
+        vec!["organization 910 is named `Initech` and had no external_id: it was adopted for groupId `ini` (its external_id is now `ini`)"]
+    );
+    assert!(run.outcomes[1..].iter().all(|o| o.warnings.is_empty()));
+}
+
+fn broken_item(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value> {
+    let mut results = default_results(path, items, next_id);
+    for r in results.iter_mut() {
+        let index = r["index"].as_u64().unwrap() as usize;
+        if items[index]["name"] == json!("Broken") {
+            *r = json!({"index": index, "id": null, "status": "Failed", "success": false, "error": "InvalidValue", "details": "Domain names: must be a list of domain names"});
+        }
+    }
+    results
+}
+
+#[test]
+fn a_failed_create_is_checked_by_name_whatever_its_words_and_keeps_its_own_failure_when_the_name_is_free() {
+    let d = destination(json!({"allowGroupWithoutUserId": true}));
+    let mut zendesk = Fake::new();
+    zendesk.results = broken_item;
+    // Words no source promises for a taken name: the name is looked up all the same.
+    zendesk.name_taken = json!({"status": "Failed", "error": "RecordInvalid", "details": "Record validation errors"});
+    zendesk.organizations_by_name.insert("ini2".into(), vec![(910, None)]);
+    zendesk.organizations_by_name.insert("Taken".into(), vec![(911, Some("other".into()))]);
+    let run = run_batch(
+        &d,
+        vec![
+            // No name trait: named after its groupId, which an organization already has; a new field.
+            group("ini2", json!({"plan": "gold"})),
+            group("new", json!({"name": "Taken"})),
+            group("bad", json!({"name": "Broken"})),
+        ],
+        |s| zendesk.answer(s),
+    );
+    let searches: Vec<&str> =
+        run.sent.iter().filter(|s| s.path.starts_with("/organizations/search")).map(|s| s.path.as_str()).collect();
+    assert_eq!(
+        searches,
+        vec![
+            "/organizations/search?name=ini2",
+            "/organizations/search?name=Taken",
+            "/organizations/search?name=Broken"
+        ]
+    );
+    assert_eq!(
+        zendesk.jobs[1],
+        (
+            "/organizations/update_many".to_string(),
+            vec![json!({"id": 910, "external_id": "ini2", "name": "ini2", "organization_fields": {"plan": "gold"}})]
+        )
+    );
+    assert_eq!(
+        messages(&run),
+        vec![
+            (Status::Delivered, Code::Delivered, "organization 910 updated".into()),
+            (
+                Status::Failed,
+                Code::OrganizationNameTaken,
+                "organization 911 already has the name `Taken` with external_id `other`; Zendesk organization names are unique, so groupId `new` was not written (rename one of them)".into()
+            ),
+            (
+                Status::Failed,
+                Code::ZendeskRejected,
+                "Zendesk's job rejected this organization: InvalidValue: Domain names: must be a list of domain names".into()
+            ),
+        ]
+    );
+    // The warnings read as they did when the name was looked up before the write: the name, the
+    // adoption, then the field created for the write.
+    assert_eq!(
+        run.outcomes[0].warnings,
+        vec![
+            "the new organization has no `name` trait; it is named after its groupId `ini2`",
+            "organization 910 is named `ini2` and had no external_id: it was adopted for groupId `ini2` (its external_id is now `ini2`)",
+            "created the text field `plan` in Zendesk's organization_fields for `traits.plan`",
+        ]
+    );
 }
 
 fn unknown_organization(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value> {

@@ -6,7 +6,8 @@
 //! (`/users/show_many?external_ids=`, email searches only for users those don't resolve, none for
 //! users this destination already knows, `/organizations/show_many?external_ids=`) → custom fields
 //! (created once per new key) → user and organization jobs (`update_many` for known ids,
-//! `create_or_update_many` / `create_many` for the rest) → membership jobs and removals.
+//! `create_or_update_many` / `create_many` for the rest; a new organization's name is looked up only
+//! when its `create_many` item fails) → membership jobs and removals.
 //! Track events run beside the rounds, each as its own conversation; one waits only for the rounds
 //! that write its user earlier in the batch.
 
@@ -339,6 +340,10 @@ struct OrganizationWrite {
     merged: bool,
     /// What became of the membership, once tried.
     joined: Option<Joined>,
+    /// Its `create_many` item failed: the name may be taken (see `names_taken`).
+    create_failed: bool,
+    /// Where a warning about its name goes in its report (where the name lookup used to stand).
+    name_warning_at: usize,
     member: Option<u64>,
     end: Option<Outcome>,
     message: String,
@@ -419,6 +424,8 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
                     follows: None,
                     merged: false,
                     joined: None,
+                    create_failed: false,
+                    name_warning_at: 0,
                     member: None,
                     end: None,
                     message: String::new(),
@@ -782,30 +789,8 @@ async fn resolve(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Orga
                         "the new organization has no `name` trait; it is named after its groupId `{external_id}`"
                     ));
                 }
+                organization.name_warning_at = organization.plan.report.warnings.len();
             }
-        }
-    }
-    // A new groupId whose name an organization already has: adopted, skipped or failed as for one event.
-    type Adoption = (usize, Result<Option<u64>, Outcome>, crate::mapping::Report);
-    let adoptions: Vec<Task<'_, Adoption>> = organizations
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.end.is_none() && o.id.is_none() && o.follows.is_none())
-        .map(|(n, o)| {
-            let (external_id, attributes) = (o.plan.external_id.clone(), o.plan.attributes.clone());
-            Box::pin(async move {
-                let mut report = crate::mapping::Report::default();
-                let adopted = super::group::adopt_by_name(flow, &external_id, &attributes, &mut report).await;
-                (n, adopted, report)
-            }) as Task<'_, _>
-        })
-        .collect();
-    for (n, adopted, report) in join_all(adoptions).await {
-        let organization = &mut organizations[n];
-        organization.plan.report.warnings.extend(report.warnings);
-        match adopted {
-            Ok(id) => organization.id = id,
-            Err(outcome) => organization.end = Some(outcome),
         }
     }
     for user in users.iter_mut().filter(|u| u.end.is_none()) {
@@ -931,21 +916,9 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
     for (n, organization) in
         organizations.iter().enumerate().filter(|(_, o)| o.end.is_none() && !o.unchanged && o.follows.is_none())
     {
-        let mut body = organization.plan.attributes.clone();
-        let key = ItemKey {
-            id: organization.id,
-            external_id: Some(organization.plan.external_id.clone()),
-            ..ItemKey::default()
-        };
-        let bulk = match organization.id {
-            Some(id) => {
-                body.insert("id".into(), json!(id));
-                Bulk::UpdateOrganizations
-            }
-            None => Bulk::CreateOrganizations,
-        };
+        let (bulk, item) = organization_item(n, organization);
         if let Some((_, list)) = by_bulk.iter_mut().find(|(b, _)| *b == bulk) {
-            list.push((n, Value::Object(body), key));
+            list.push(item);
         }
     }
 
@@ -976,9 +949,15 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
         write_wave(flow, users, organizations, wave).await;
     }
 
+    // New organizations whose create failed because their name is taken: adopted ones are updated in
+    // the same jobs as the users below.
+    let adopted = names_taken(flow, organizations).await;
+    let mut again: Vec<(Bulk, Items)> = Vec::new();
+    if !adopted.is_empty() {
+        again.push((Bulk::UpdateOrganizations, adopted));
+    }
     // An organizationId Zendesk does not know fails the whole item (404 RecordNotFound, as for one
     // write): those users are written again without it, as one event's flow does.
-    let mut again: Vec<(Bulk, Items)> = Vec::new();
     for (n, user) in users.iter_mut().enumerate() {
         let Some(detail) = user.rejected.take() else { continue };
         if !(detail.contains("RecordNotFound") || detail.contains("organization")) {
@@ -999,6 +978,68 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
     if !again.is_empty() {
         write_wave(flow, users, organizations, again).await;
     }
+}
+
+/// An organization's job item: `update_many` with its id when known, else `create_many`.
+fn organization_item(n: usize, organization: &OrganizationWrite) -> (Bulk, (usize, Value, ItemKey)) {
+    let mut body = organization.plan.attributes.clone();
+    let key =
+        ItemKey { id: organization.id, external_id: Some(organization.plan.external_id.clone()), ..ItemKey::default() };
+    let bulk = match organization.id {
+        Some(id) => {
+            body.insert("id".into(), json!(id));
+            Bulk::UpdateOrganizations
+        }
+        None => Bulk::CreateOrganizations,
+    };
+    (bulk, (n, Value::Object(body), key))
+}
+
+/// New groupIds are created with `create_many` without looking their names up first; a name is looked
+/// up only when its item fails, then the seed's name rules apply as in one event's flow
+/// (`adopt_by_name`): one organization with that name and no external_id is adopted (returned here, to
+/// be updated), several → skipped, one with another external_id → failed; else the item's own failure
+/// stands. Names are unique in Zendesk, so an item whose name is taken always fails, and one that
+/// succeeds had a free name: the outcomes are those of looking first, except that a custom field the
+/// write needed is now created before a skipped or failed group learns its name is taken (its
+/// outcome's warnings say so, as the field exists).
+/// Sources: Zendesk's reference ("Organizations", ref "Organizations") gives a single create's answer
+/// for a taken name, 422 `name` DuplicateValue "has already been taken"; what a `create_many` job item
+/// says for it is not documented (the simulator repeats the single create's error and words: an
+/// assumption). So any failed item is checked, whatever its words.
+async fn names_taken(flow: &Flow, organizations: &mut [OrganizationWrite]) -> Items {
+    type Lookup = (usize, Result<Option<u64>, Outcome>, crate::mapping::Report);
+    let lookups: Vec<Task<'_, Lookup>> = organizations
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(n, o)| {
+            std::mem::take(&mut o.create_failed).then(|| (n, o.plan.external_id.clone(), o.plan.attributes.clone()))
+        })
+        .map(|(n, external_id, attributes)| {
+            Box::pin(async move {
+                let mut report = crate::mapping::Report::default();
+                let adopted = super::group::adopt_by_name(flow, &external_id, &attributes, &mut report).await;
+                (n, adopted, report)
+            }) as Task<'_, _>
+        })
+        .collect();
+    let mut items = Vec::new();
+    for (n, adopted, report) in join_all(lookups).await {
+        let organization = &mut organizations[n];
+        let warnings = &mut organization.plan.report.warnings;
+        let at = organization.name_warning_at.min(warnings.len());
+        warnings.splice(at..at, report.warnings);
+        match adopted {
+            Ok(Some(id)) => {
+                organization.end = None;
+                organization.id = Some(id);
+                items.push(organization_item(n, organization).1);
+            }
+            Ok(None) => {}
+            Err(outcome) => organization.end = Some(outcome),
+        }
+    }
+    items
 }
 
 /// A user's job item: `update_many` with its id when known, else `create_or_update_many`.
@@ -1145,6 +1186,7 @@ fn settle(
                     None => organization.end = Some(unreadable("results.id")),
                 },
                 ItemResult::Failed { detail } => {
+                    organization.create_failed = organization.id.is_none();
                     organization.end = Some(Outcome::new(
                         Code::ZendeskRejected,
                         format!("Zendesk's job rejected this organization: {detail}"),

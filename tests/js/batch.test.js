@@ -151,3 +151,38 @@ test("by default 1,000 events are planned as one batch: an exact repeat 999 even
   assert.equal(state.users.length, 999);
   assert.equal(sim.log().filter((entry) => /create_or_update_many/.test(entry.path)).length, 10, "ten jobs of 100");
 });
+
+test("a new groupId is created straight away; its name is looked up only when Zendesk's job refuses the item, then adopted or failed as before", async () => {
+  const sim = createSimulator();
+  sim.seed({ organizations: [{ name: "Initech" }, { name: "Taken", external_id: "other" }] });
+  const [initech, taken] = sim.state().organizations;
+  const destination = await createDestination({ ...SETTINGS, allowGroupWithoutUserId: true }, { fetch: sim.fetch, pacing: { engineDelayScale: 0.01 } });
+  const outcomes = await destination.deliverAll([
+    { type: "group", groupId: "ini", traits: { name: "Initech", industry: "Paper" } },
+    { type: "group", groupId: "new", traits: { name: "taken" } },
+    { type: "group", groupId: "free", traits: { name: "Free" } },
+  ]);
+  await destination.close();
+  const free = sim.state().organizations.find((o) => o.external_id === "free");
+  assert.deepEqual(outcomes.map((o) => [o.status, o.code, o.message]), [
+    ["delivered", "delivered", `organization ${initech.id} updated`],
+    ["failed", "organization_name_taken", `organization ${taken.id} already has the name \`taken\` with external_id \`other\`; Zendesk organization names are unique, so groupId \`new\` was not written (rename one of them)`],
+    ["delivered", "delivered", `organization ${free.id} created`],
+  ]);
+  assert.ok(outcomes[0].warnings.includes(`organization ${initech.id} is named \`Initech\` and had no external_id: it was adopted for groupId \`ini\` (its external_id is now \`ini\`)`));
+  // One create_many for all three; names looked up only for the two items it refused, after it.
+  const organizationRequests = sim.log().filter((e) => e.path.includes("/organizations")).map((e) => `${e.method} ${e.path}${e.query.name ? `?name=${e.query.name}` : ""}`);
+  assert.deepEqual(organizationRequests, [
+    "GET /api/v2/organizations/show_many",
+    "POST /api/v2/organizations/create_many",
+    "GET /api/v2/organizations/search?name=Initech",
+    "GET /api/v2/organizations/search?name=taken",
+    "PUT /api/v2/organizations/update_many",
+  ]);
+  const createJob = sim.state().jobStatuses.find((j) => j.job_type === "Bulk Create Organizations");
+  assert.deepEqual(createJob.results.map((r) => r.status), ["Failed", "Failed", "Created"]);
+  assert.deepEqual(
+    sim.state().organizations.map((o) => [o.name, o.external_id, o.organization_fields.industry ?? null]),
+    [["Initech", "ini", "Paper"], ["Taken", "other", null], ["Free", "free", null]],
+  );
+});

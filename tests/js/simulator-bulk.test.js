@@ -74,6 +74,18 @@ test("organizations: create_many and update_many jobs, show_many by external_ids
   assert.equal(call("GET", "/organizations/show_many").status, 400);
 });
 
+test("organizations/create_many: a taken name fails its item with the single create's error and words (the item's shape is an assumption)", () => {
+  const sim = createSimulator();
+  sim.seed({ organizations: [{ name: "Initech" }] });
+  const call = client(sim);
+  const single = call("POST", "/organizations", { organization: { name: "initech", external_id: "a" } });
+  assert.equal(single.status, 422);
+  assert.deepEqual(single.json.details.name, [{ description: "Name: has already been taken", error: "DuplicateValue" }]);
+  const job = runJob(call, "POST", "/organizations/create_many", { organizations: [{ name: "initech", external_id: "a" }] });
+  assert.deepEqual(job.results, [{ index: 0, id: null, status: "Failed", success: false, error: "DuplicateValue", details: "Name: has already been taken" }]);
+  assert.equal(sim.state().organizations.length, 1, "nothing created");
+});
+
 test("organization_memberships/create_many: an existing membership is a failed item, not a 422", () => {
   const sim = createSimulator();
   sim.seed({ users: [{ name: "Ann", external_id: "ann" }, { name: "Bob", external_id: "bob" }], organizations: [{ name: "Org", external_id: "o" }] });
