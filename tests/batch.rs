@@ -554,6 +554,38 @@ fn groups_write_organizations_in_jobs_then_memberships_and_an_existing_membershi
 }
 
 #[test]
+fn a_rounds_writes_and_the_memberships_that_can_go_beside_them_share_each_poll() {
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    zendesk.users_by_external_id.insert("u1".into(), 10);
+    zendesk.users_by_external_id.insert("u2".into(), 11);
+    zendesk.organizations_by_external_id.insert("known".into(), 900);
+    let run = run_batch(
+        &d,
+        vec![
+            identify(Some("u2"), json!({"name": "Two"})),
+            json!({"type": "group", "userId": "u1", "groupId": "known", "traits": {"name": "Known Inc"}}),
+        ],
+        |s| zendesk.answer(s),
+    );
+    let polls: Vec<&str> =
+        run.sent.iter().filter(|s| s.path.starts_with("/job_statuses")).map(|s| s.path.as_str()).collect();
+    // The user's, the organization's and the membership's jobs: one poll reads all three.
+    assert_eq!(polls, vec!["/job_statuses/show_many?ids=j1%2Cj2%2Cj3"]);
+    assert_eq!(
+        zendesk.jobs.iter().map(|(path, _)| path.as_str()).collect::<Vec<_>>(),
+        vec!["/users/update_many", "/organizations/update_many", "/organization_memberships/create_many"]
+    );
+    assert_eq!(
+        messages(&run),
+        vec![
+            (Status::Delivered, Code::Delivered, "user 11 updated".into()),
+            (Status::Delivered, Code::Delivered, "organization 900 updated; user 10 added to it".into()),
+        ]
+    );
+}
+
+#[test]
 fn a_track_runs_beside_the_batch_and_waits_only_for_its_own_users_identify() {
     let d = destination(json!({}));
     let mut zendesk = Fake::new();

@@ -486,21 +486,12 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         }
     }
 
-    // 4. Users and organizations, together; beside them, the memberships of organizations and users that
-    // exist already.
+    // 4. Users and organizations, together; in the same jobs' polls, the memberships of organizations and
+    // users that exist already.
     let early = membership_items(flow, &mut organizations, true);
     report_memberships(flow, &organizations, &early);
-    let joined = {
-        let writes: Task<'_, Option<Joins>> = Box::pin(async {
-            write_all(flow, &mut users, &mut organizations).await;
-            None
-        });
-        let joins: Task<'_, Option<Joins>> = Box::pin(async move { Some(add_memberships(flow, early).await) });
-        join_all(vec![writes, joins]).await.into_iter().flatten().next()
-    };
-    if let Some(joined) = joined {
-        settle_memberships(&mut organizations, joined);
-    }
+    let joined = write_all(flow, &mut users, &mut organizations, early).await;
+    settle_memberships(&mut organizations, joined);
     for n in 0..organizations.len() {
         let Some(c) = organizations[n].follows else { continue };
         let (id, end, message) = (organizations[c].id, organizations[c].end.clone(), organizations[c].message.clone());
@@ -901,7 +892,14 @@ enum Owner {
     Organization(usize),
 }
 
-async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [OrganizationWrite]) {
+/// Writes users and organizations in waves; `early` memberships go in the first wave's jobs, so one poll
+/// reads them all. Returns what became of those memberships.
+async fn write_all(
+    flow: &Flow,
+    users: &mut [UserWrite],
+    organizations: &mut [OrganizationWrite],
+    early: Items,
+) -> Joins {
     let mut by_bulk: Vec<(Bulk, Items)> =
         [Bulk::UpdateUsers, Bulk::UpsertUsers, Bulk::UpdateOrganizations, Bulk::CreateOrganizations]
             .into_iter()
@@ -945,8 +943,15 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
             }
         }
     }
+    if waves.is_empty() {
+        waves.push(Vec::new());
+    }
+    let mut memberships = Some(membership_jobs(flow, early));
+    let mut joined: Joins = (Vec::new(), Vec::new());
     for wave in waves {
-        write_wave(flow, users, organizations, wave).await;
+        let (added, warn) = write_wave(flow, users, organizations, wave, memberships.take().unwrap_or_default()).await;
+        joined.0.extend(added);
+        joined.1.extend(warn);
     }
 
     // New organizations whose create failed because their name is taken: adopted ones are updated in
@@ -976,8 +981,9 @@ async fn write_all(flow: &Flow, users: &mut [UserWrite], organizations: &mut [Or
         }
     }
     if !again.is_empty() {
-        write_wave(flow, users, organizations, again).await;
+        write_wave(flow, users, organizations, again, MembershipJobs::default()).await;
     }
+    joined
 }
 
 /// An organization's job item: `update_many` with its id when known, else `create_many`.
@@ -1062,7 +1068,8 @@ async fn write_wave(
     users: &mut [UserWrite],
     organizations: &mut [OrganizationWrite],
     by_bulk: Vec<(Bulk, Items)>,
-) {
+    mut memberships: MembershipJobs,
+) -> Joins {
     let mut specs = Vec::new();
     let mut owners: Vec<(Bulk, Vec<Owner>)> = Vec::new();
     let mut singles: Vec<(Bulk, Owner, Value)> = Vec::new();
@@ -1081,7 +1088,12 @@ async fn write_wave(
             specs.push(spec);
         }
     }
-    let results = flow.run_jobs(&specs).await;
+    // The membership jobs ride along: one poll reads every job of the wave.
+    let writes = specs.len();
+    specs.append(&mut memberships.specs);
+    let mut results = flow.run_jobs(&specs).await;
+    memberships.specs = specs.split_off(writes);
+    let joined = results.split_off(writes);
     let mut unattributed: Vec<(Bulk, Owner)> = Vec::new();
     for ((bulk, members), (spec, results)) in owners.into_iter().zip(specs.iter().zip(results)) {
         let refused = results.contains(&ItemResult::Refused);
@@ -1123,6 +1135,7 @@ async fn write_wave(
         let result = single_write(flow, bulk, body).await;
         settle(flow, users, organizations, &owner, result);
     }
+    memberships_joined(flow, memberships, joined).await
 }
 
 fn refusal_notice(bulk: Bulk) -> String {
@@ -1336,28 +1349,46 @@ fn report_memberships(flow: &Flow, organizations: &[OrganizationWrite], items: &
     }
 }
 
-/// Adds memberships: `organization_memberships/create_many` jobs of 100 (single adds where the account
-/// refused them). Returns what became of each, and the owners to warn about a refusal seen first here.
-async fn add_memberships(flow: &Flow, items: Items) -> Joins {
-    let mut results: Vec<(usize, ItemResult, Value)> = Vec::new();
-    let mut warn = Vec::new();
-    if items.is_empty() {
-        return (Vec::new(), warn);
-    }
+/// Membership items as `organization_memberships/create_many` jobs of 100, or as single adds where
+/// the account refused them.
+#[derive(Default)]
+struct MembershipJobs {
+    specs: Vec<JobSpec>,
+    owners: Vec<Vec<usize>>,
+    singles: Items,
+}
+
+fn membership_jobs(flow: &Flow, items: Items) -> MembershipJobs {
     if flow.cache.borrow().bulk_refused(Bulk::Memberships.path()) {
-        results.extend(items.into_iter().map(|(n, body, _)| (n, ItemResult::Refused, body)));
-    } else {
-        let (specs, owners): (Vec<JobSpec>, Vec<Vec<usize>>) = job_specs(Bulk::Memberships, items).into_iter().unzip();
-        let outcomes = flow.run_jobs(&specs).await;
-        let refused = outcomes.iter().flatten().any(|r| *r == ItemResult::Refused);
-        if refused && flow.cache.borrow_mut().refuse_bulk(Bulk::Memberships.path()) {
-            flow.notices.borrow_mut().push(refusal_notice(Bulk::Memberships));
-            warn.extend(owners.iter().flatten().copied());
-        }
-        for ((spec, owners), list) in specs.into_iter().zip(owners).zip(outcomes) {
-            for ((n, result), body) in owners.into_iter().zip(list).zip(spec.items) {
-                results.push((n, result, body));
-            }
+        return MembershipJobs { singles: items, ..MembershipJobs::default() };
+    }
+    let (specs, owners) = job_specs(Bulk::Memberships, items).into_iter().unzip();
+    MembershipJobs { specs, owners, singles: Vec::new() }
+}
+
+/// Adds memberships in jobs of their own. Returns what became of each, and the owners to warn about a
+/// refusal seen first here.
+async fn add_memberships(flow: &Flow, items: Items) -> Joins {
+    let jobs = membership_jobs(flow, items);
+    let outcomes = flow.run_jobs(&jobs.specs).await;
+    memberships_joined(flow, jobs, outcomes).await
+}
+
+/// What became of each membership, from its job's results (`outcomes`, one list per spec); single adds
+/// for the refused and the unattributed.
+async fn memberships_joined(flow: &Flow, jobs: MembershipJobs, outcomes: Vec<Vec<ItemResult>>) -> Joins {
+    let MembershipJobs { specs, owners, singles } = jobs;
+    let mut results: Vec<(usize, ItemResult, Value)> =
+        singles.into_iter().map(|(n, body, _)| (n, ItemResult::Refused, body)).collect();
+    let mut warn = Vec::new();
+    let refused = outcomes.iter().flatten().any(|r| *r == ItemResult::Refused);
+    if refused && flow.cache.borrow_mut().refuse_bulk(Bulk::Memberships.path()) {
+        flow.notices.borrow_mut().push(refusal_notice(Bulk::Memberships));
+        warn.extend(owners.iter().flatten().copied());
+    }
+    for ((spec, owners), list) in specs.into_iter().zip(owners).zip(outcomes) {
+        for ((n, result), body) in owners.into_iter().zip(list).zip(spec.items) {
+            results.push((n, result, body));
         }
     }
     let mut joined = Vec::new();
