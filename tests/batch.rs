@@ -795,6 +795,38 @@ fn a_failed_create_is_checked_by_name_whatever_its_words_and_keeps_its_own_failu
     );
 }
 
+#[test]
+fn a_create_job_that_fails_whole_is_checked_by_name_too() {
+    let d = destination(json!({"allowGroupWithoutUserId": true}));
+    let mut zendesk = Fake::new();
+    zendesk.whole_failures = 3;
+    zendesk.organizations_by_name.insert("Initech".into(), vec![(910, None)]);
+    let run =
+        run_batch(&d, vec![group("ini", json!({"name": "Initech"})), group("free", json!({"name": "Free"}))], |s| {
+            zendesk.answer(s)
+        });
+    let paths: Vec<&str> = zendesk.jobs.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/organizations/create_many",
+            "/organizations/create_many",
+            "/organizations/create_many",
+            "/organizations/update_many"
+        ]
+    );
+    let searches: Vec<&str> =
+        run.sent.iter().filter(|s| s.path.starts_with("/organizations/search")).map(|s| s.path.as_str()).collect();
+    assert_eq!(searches, vec!["/organizations/search?name=Initech", "/organizations/search?name=Free"]);
+    assert_eq!(
+        (run.outcomes[0].status, run.outcomes[0].code, run.outcomes[0].message.as_str()),
+        (Status::Delivered, Code::Delivered, "organization 910 updated")
+    );
+    let o = &run.outcomes[1];
+    assert_eq!((o.status, o.code, o.retryable), (Status::Failed, Code::ZendeskUnavailable, true));
+    assert_eq!(o.message, "Zendesk's background job for /organizations/create_many failed 3 times: internal error");
+}
+
 fn unknown_organization(path: &str, items: &[Value], next_id: &mut u64) -> Vec<Value> {
     let mut results = default_results(path, items, next_id);
     for (r, item) in results.iter_mut().zip(items.iter().rev()) {

@@ -340,7 +340,7 @@ struct OrganizationWrite {
     merged: bool,
     /// What became of the membership, once tried.
     joined: Option<Joined>,
-    /// Its `create_many` item failed: the name may be taken (see `names_taken`).
+    /// Its `create_many` item did not succeed: the name may be taken (see `names_taken`).
     create_failed: bool,
     /// Where a warning about its name goes in its report (where the name lookup used to stand).
     name_warning_at: usize,
@@ -1002,10 +1002,11 @@ fn organization_item(n: usize, organization: &OrganizationWrite) -> (Bulk, (usiz
 }
 
 /// New groupIds are created with `create_many` without looking their names up first; a name is looked
-/// up only when its item fails, then the seed's name rules apply as in one event's flow
+/// up only when its item does not succeed (failed, or its job failed or answered nothing for it), then
+/// the seed's name rules apply as in one event's flow
 /// (`adopt_by_name`): one organization with that name and no external_id is adopted (returned here, to
 /// be updated), several → skipped, one with another external_id → failed; else the item's own failure
-/// stands. Names are unique in Zendesk, so an item whose name is taken always fails, and one that
+/// stands. Names are unique in Zendesk, so an item whose name is taken never succeeds, and one that
 /// succeeds had a free name: the outcomes are those of looking first, except that a custom field the
 /// write needed is now created before a skipped or failed group learns its name is taken (its
 /// outcome's warnings say so, as the field exists).
@@ -1187,6 +1188,8 @@ fn settle(
         }
         Owner::Organization(n) => {
             let organization = &mut organizations[*n];
+            // A create that did not succeed, whatever the reason: its name may be taken (`names_taken`).
+            organization.create_failed = organization.id.is_none() && !matches!(result, ItemResult::Succeeded { .. });
             match result {
                 ItemResult::Succeeded { id, created } => match id.or(organization.id) {
                     Some(id) => {
@@ -1199,7 +1202,6 @@ fn settle(
                     None => organization.end = Some(unreadable("results.id")),
                 },
                 ItemResult::Failed { detail } => {
-                    organization.create_failed = organization.id.is_none();
                     organization.end = Some(Outcome::new(
                         Code::ZendeskRejected,
                         format!("Zendesk's job rejected this organization: {detail}"),
