@@ -7,7 +7,7 @@
 //! users this destination already knows, `/organizations/show_many?external_ids=`) → custom fields
 //! (created once per new key) → user and organization jobs (`update_many` for known ids,
 //! `create_or_update_many` / `create_many` for the rest; a new organization's name is looked up only
-//! when its `create_many` item fails) → membership jobs and removals.
+//! when its `create_many` item does not succeed) → membership jobs and removals.
 //! Track events run beside the rounds, each as its own conversation; one waits only for the rounds
 //! that write its user earlier in the batch.
 
@@ -954,8 +954,8 @@ async fn write_all(
         joined.1.extend(warn);
     }
 
-    // New organizations whose create failed because their name is taken: adopted ones are updated in
-    // the same jobs as the users below.
+    // New organizations whose create did not succeed, their name perhaps taken: adopted ones are updated
+    // in the same jobs as the users below.
     let adopted = names_taken(flow, organizations).await;
     let mut again: Vec<(Bulk, Items)> = Vec::new();
     if !adopted.is_empty() {
@@ -1003,17 +1003,16 @@ fn organization_item(n: usize, organization: &OrganizationWrite) -> (Bulk, (usiz
 
 /// New groupIds are created with `create_many` without looking their names up first; a name is looked
 /// up only when its item does not succeed (failed, or its job failed or answered nothing for it), then
-/// the seed's name rules apply as in one event's flow
-/// (`adopt_by_name`): one organization with that name and no external_id is adopted (returned here, to
-/// be updated), several → skipped, one with another external_id → failed; else the item's own failure
-/// stands. Names are unique in Zendesk, so an item whose name is taken never succeeds, and one that
+/// the seed's name rules apply as in one event's flow (`adopt_by_name`): one organization with that
+/// name and no external_id is adopted (returned here, to be updated), several → skipped, one with
+/// another external_id → failed; else the item's own failure stands. Names are unique in Zendesk, so an item whose name is taken never succeeds, and one that
 /// succeeds had a free name: the outcomes are those of looking first, except that a custom field the
 /// write needed is now created before a skipped or failed group learns its name is taken (its
 /// outcome's warnings say so, as the field exists).
 /// Sources: Zendesk's reference ("Organizations", ref "Organizations") gives a single create's answer
 /// for a taken name, 422 `name` DuplicateValue "has already been taken"; what a `create_many` job item
 /// says for it is not documented (the simulator repeats the single create's error and words: an
-/// assumption). So any failed item is checked, whatever its words.
+/// assumption). So any item that did not succeed is checked, whatever Zendesk said.
 async fn names_taken(flow: &Flow, organizations: &mut [OrganizationWrite]) -> Items {
     type Lookup = (usize, Result<Option<u64>, Outcome>, crate::mapping::Report);
     let lookups: Vec<Task<'_, Lookup>> = organizations
