@@ -27,7 +27,7 @@ mod skim;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use flow::{Batch, BatchStep, Conversation, Destination, PendingRequest, Step};
+pub use flow::{Batch, BatchStep, Conversation, Destination, Ended, PendingRequest, Step};
 pub use outcome::{Code, MappingEntry, Outcome, Status};
 pub use request::{Method, RequestDescriptor};
 pub use response::Response;

@@ -84,7 +84,7 @@ export type Step =
 /** A request of a batch: answer it with `batch.respond(id, response)` after waiting `delayMs`. */
 export interface PendingRequest { id: number; request: RequestDescriptor; delayMs: number }
 export type BatchStep =
-  | { kind: "requests"; requests: PendingRequest[]; waiting: number }
+  | { kind: "requests"; requests: PendingRequest[]; waiting: number; ended: { index: number; outcome: Outcome }[] }
   | { kind: "done"; outcomes: Outcome[]; notices: string[]; jobs: { path: string; events: number[] }[] };
 "#;
 
@@ -333,7 +333,8 @@ pub struct Batch {
 
 #[wasm_bindgen]
 impl Batch {
-    /// `{kind: "requests", requests: [{id, request, delayMs}], waiting}` or `{kind: "done", outcomes, notices, jobs}`.
+    /// `{kind: "requests", requests: [{id, request, delayMs}], waiting, ended: [{index, outcome}]}` or
+    /// `{kind: "done", outcomes, notices, jobs}`.
     #[wasm_bindgen(unchecked_return_type = "BatchStep")]
     pub fn step(&self) -> JsValue {
         self.out(self.inner.step())
@@ -360,18 +361,32 @@ impl Batch {
     }
 
     fn out(&self, step: &flow::BatchStep) -> JsValue {
-        match step {
-            flow::BatchStep::Done { outcomes, notices, jobs } if !self.failed.is_empty() => {
-                let mut outcomes = outcomes.clone();
-                for (i, why) in &self.failed {
-                    if let Some(slot) = outcomes.get_mut(*i) {
-                        *slot = Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}"));
+        if self.failed.is_empty() {
+            return to_js(step);
+        }
+        // The same replacement for an unreadable event reported early (it ends at planning) as at the end.
+        let unusable = |i: usize| {
+            let (_, why) = self.failed.iter().find(|(f, _)| *f == i)?;
+            Some(Outcome::new(Code::InvalidEvent, format!("the event is not usable: {why}")))
+        };
+        let mut step = step.clone();
+        match &mut step {
+            flow::BatchStep::Done { outcomes, .. } => {
+                for (i, slot) in outcomes.iter_mut().enumerate() {
+                    if let Some(outcome) = unusable(i) {
+                        *slot = outcome;
                     }
                 }
-                to_js(&flow::BatchStep::Done { outcomes, notices: notices.clone(), jobs: jobs.clone() })
             }
-            other => to_js(other),
+            flow::BatchStep::Requests { ended, .. } => {
+                for e in ended {
+                    if let Some(outcome) = unusable(e.index) {
+                        e.outcome = outcome;
+                    }
+                }
+            }
         }
+        to_js(&step)
     }
 }
 

@@ -967,3 +967,88 @@ fn a_batch_dropped_with_jobs_in_flight_gives_them_back() {
     );
     assert!(run.outcomes.iter().all(|o| o.code == Code::Delivered));
 }
+
+#[test]
+fn events_are_reported_ended_at_the_step_their_outcome_became_final() {
+    use zendesk_destination::{BatchStep, Ended, Response};
+    let d = destination(json!({}));
+    let mut zendesk = Fake::new();
+    zendesk.users_by_external_id.insert("old".into(), 10);
+    let first = identify(Some("new"), json!({"name": "New"}));
+    let mut batch = d.begin_batch(
+        vec![
+            first.clone(),
+            json!({"type": "track", "userId": "old", "event": "Order Completed", "properties": {}}),
+            json!({"type": "track", "userId": "new", "event": "Order Completed", "properties": {}}),
+            json!({"type": "page", "userId": "old"}),
+            json!(42),
+            first,
+        ],
+        NOW,
+    );
+    // Requests handed out and not answered yet, by path; each step's `ended`, by input position.
+    let mut waiting: Vec<(u32, Sent)> = Vec::new();
+    let take = |step: &BatchStep, waiting: &mut Vec<(u32, Sent)>| -> Vec<Ended> {
+        let BatchStep::Requests { requests, ended, .. } = step.clone() else { panic!("the batch ended early") };
+        for pending in requests {
+            let path = pending.request.url.strip_prefix(BASE).unwrap().to_string();
+            let body = pending.request.body.as_deref().map(|b| serde_json::from_str(b).unwrap());
+            waiting.push((pending.id, Sent { method: pending.request.method, path, body, delay_ms: pending.delay_ms }));
+        }
+        ended
+    };
+    let indexes = |ended: &[Ended]| ended.iter().map(|e| e.index).collect::<Vec<_>>();
+    let mut answer = |batch: &mut zendesk_destination::Batch, waiting: &mut Vec<(u32, Sent)>, prefix: &str| {
+        let paths: Vec<String> = waiting.iter().map(|(_, s)| s.path.clone()).collect();
+        let at = waiting
+            .iter()
+            .position(|(_, s)| s.path.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {paths:?}"));
+        let (id, sent) = waiting.remove(at);
+        let (status, body) = zendesk.answer(&sent);
+        batch.respond(id, Response::new(status, &body.to_string())).clone()
+    };
+
+    // Planning ends the page (unsupported) and the unreadable event at once.
+    let ended = take(&batch.step().clone(), &mut waiting);
+    assert_eq!(indexes(&ended), vec![3, 4]);
+    assert_eq!(ended[0].outcome.code, Code::UnsupportedType);
+    assert_eq!(ended[1].outcome.code, Code::InvalidEvent);
+    let mut early: Vec<Ended> = ended;
+    // The known user's track: its POST answered, it has ended, while the identify's lookup still waits.
+    let step = answer(&mut batch, &mut waiting, "/users?external_id=old");
+    assert!(take(&step, &mut waiting).is_empty());
+    let step = answer(&mut batch, &mut waiting, "/users/10/events");
+    let ended = take(&step, &mut waiting);
+    assert_eq!(indexes(&ended), vec![1]);
+    assert_eq!(ended[0].outcome.message, "event recorded on user 10");
+    assert!(
+        waiting.iter().any(|(_, s)| s.path.starts_with("/users/show_many")),
+        "the identify has not started its job"
+    );
+    early.extend(ended);
+    // The identify's lookup, field catalog and job: nothing ends until its job's results are mapped.
+    for path in ["/users/show_many", "/user_fields"] {
+        let step = answer(&mut batch, &mut waiting, path);
+        assert!(take(&step, &mut waiting).is_empty());
+    }
+    let step = answer(&mut batch, &mut waiting, "/users/create_or_update_many");
+    assert!(take(&step, &mut waiting).is_empty());
+    // The poll maps the job's result: the identify ends, its exact repeat with it, and the new user's
+    // track is released (its POST handed out at this same step).
+    let step = answer(&mut batch, &mut waiting, "/job_statuses/show_many");
+    let ended = take(&step, &mut waiting);
+    assert_eq!(indexes(&ended), vec![0, 5]);
+    assert_eq!(ended[0].outcome.message, "user 701 created");
+    assert_eq!(ended[1].outcome.code, Code::Unchanged);
+    assert_eq!(waiting.iter().map(|(_, s)| s.path.as_str()).collect::<Vec<_>>(), vec!["/users/701/events"]);
+    early.extend(ended);
+    // The last event ends with the batch: it is in `done` only, and `done` repeats every early outcome.
+    let step = answer(&mut batch, &mut waiting, "/users/701/events");
+    let BatchStep::Done { outcomes, .. } = step else { panic!("the batch did not end") };
+    assert_eq!(outcomes[2].message, "event recorded on user 701");
+    assert_eq!(early.len(), 5);
+    for e in early {
+        assert_eq!(outcomes[e.index], e.outcome, "event {}", e.index);
+    }
+}

@@ -184,9 +184,20 @@ fn a_batch_hands_out_several_requests_with_ids_and_ends_with_one_outcome_per_eve
     assert_eq!(text(&first, "request.url"), "https://acme.zendesk.com/api/v2/users/show_many?external_ids=a");
     assert_eq!(get(&first, "delayMs").as_f64(), Some(0.0));
     let id = get(&first, "id").as_f64().unwrap() as u32;
+    // The line that is not JSON and the page end at planning: reported at once, by input position, the
+    // unreadable one with the same outcome `done` gives it (the bindings' own, not the engine's).
+    let ended: Array = get(&step, "ended").dyn_into().unwrap();
+    assert_eq!(ended.length(), 2);
+    assert_eq!(get(&ended.get(0), "index").as_f64(), Some(1.0));
+    assert_eq!(text(&ended.get(0), "outcome.code"), "invalid_event");
+    let unreadable = text(&ended.get(0), "outcome.message");
+    assert!(unreadable.starts_with("the event is not usable: not valid JSON"), "{unreadable}");
+    assert_eq!(get(&ended.get(1), "index").as_f64(), Some(2.0));
+    assert_eq!(text(&ended.get(1), "outcome.code"), "unsupported_type");
     // An id that is not waiting changes nothing.
     let same = batch.respond(id + 100, js(r#"{"status":200,"body":"{}"}"#));
     assert_eq!(get(&same, "requests").dyn_into::<Array>().unwrap().length(), 0);
+    assert_eq!(get(&same, "ended").dyn_into::<Array>().unwrap().length(), 0);
     assert_eq!(get(&same, "waiting").as_f64(), Some(1.0));
     // A 401 ends the identify; the other events end on their own.
     let step =
@@ -196,6 +207,7 @@ fn a_batch_hands_out_several_requests_with_ids_and_ends_with_one_outcome_per_eve
     assert_eq!(outcomes.length(), 3);
     assert_eq!(text(&outcomes.get(0), "code"), "unauthorized");
     assert_eq!(text(&outcomes.get(1), "code"), "invalid_event");
+    assert_eq!(text(&outcomes.get(1), "message"), unreadable);
     assert_eq!(text(&outcomes.get(2), "code"), "unsupported_type");
     // Anything but an array or text: one invalid outcome.
     let odd = d.begin_batch(JsValue::from_f64(3.0), NOW).step();

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::ended::{Ended, Ledger};
 use super::jobs::{ItemKey, ItemResult, JobSpec, MAX_ITEMS};
 use super::tasks::{join_all, Signal, Task};
 use super::unchanged::{group_digests, user_digest, GroupDigests, WriteDigest};
@@ -36,8 +37,9 @@ use crate::outcome::{Code, Outcome};
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum BatchStep {
     /// `requests` are new since the previous step (each is listed once); `waiting` counts every request
-    /// handed out and not yet answered.
-    Requests { requests: Vec<PendingRequest>, waiting: usize },
+    /// handed out and not yet answered; `ended` are the events whose outcome became final since the
+    /// previous step (the same outcome `Done` gives them), so a host can record them before the batch ends.
+    Requests { requests: Vec<PendingRequest>, waiting: usize, ended: Vec<Ended> },
     /// One outcome per event, in input order; `notices` are for the host's log (said once per
     /// destination, such as a bulk endpoint the account refused); `jobs` say which events went in
     /// which background job (the preview's batch plan).
@@ -53,12 +55,12 @@ pub struct JobReport {
 
 /// Several events' conversation with Zendesk; several requests may be in flight at once.
 pub struct Batch {
-    future: Option<Pin<Box<dyn Future<Output = Vec<Outcome>>>>>,
+    future: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    outcomes: Outcomes,
     channel: Rc<RefCell<Channel>>,
     notices: Rc<RefCell<Vec<String>>>,
     jobs: Rc<RefCell<Vec<JobReport>>>,
     waiting: HashSet<u32>,
-    events: usize,
     step: BatchStep,
 }
 
@@ -67,16 +69,16 @@ impl Batch {
         let channel = flow.exchange.0.clone();
         let notices = flow.notices.clone();
         let jobs = flow.jobs.clone();
-        let count = events.len();
-        let future: Pin<Box<dyn Future<Output = Vec<Outcome>>>> = Box::pin(run_batch(flow, events));
+        let outcomes: Outcomes = Rc::new(RefCell::new(Ledger::new(events.len())));
+        let future: Pin<Box<dyn Future<Output = ()>>> = Box::pin(run_batch(flow, events, outcomes.clone()));
         let mut batch = Batch {
             future: Some(future),
+            outcomes,
             channel,
             notices,
             jobs,
             waiting: HashSet::new(),
-            events: count,
-            step: BatchStep::Requests { requests: Vec::new(), waiting: 0 },
+            step: BatchStep::Requests { requests: Vec::new(), waiting: 0, ended: Vec::new() },
         };
         batch.advance();
         batch
@@ -94,7 +96,8 @@ impl Batch {
                 self.channel.borrow_mut().incoming.insert(id, response);
                 self.advance();
             } else {
-                self.step = BatchStep::Requests { requests: Vec::new(), waiting: self.waiting.len() };
+                self.step =
+                    BatchStep::Requests { requests: Vec::new(), waiting: self.waiting.len(), ended: Vec::new() };
             }
         }
         &self.step
@@ -107,8 +110,9 @@ impl Batch {
         loop {
             self.channel.borrow_mut().progress = false;
             match future.as_mut().poll(&mut context) {
-                Poll::Ready(outcomes) => {
+                Poll::Ready(()) => {
                     self.future = None;
+                    let outcomes = self.outcomes.borrow_mut().finish("internal: the event got no outcome");
                     let notices = std::mem::take(&mut *self.notices.borrow_mut());
                     let jobs = std::mem::take(&mut *self.jobs.borrow_mut());
                     self.step = BatchStep::Done { outcomes, notices, jobs };
@@ -128,11 +132,13 @@ impl Batch {
         }
         if self.waiting.is_empty() {
             self.future = None;
-            let stuck = Outcome::new(Code::UnexpectedResponse, "internal: the batch stopped without a request");
-            self.step = BatchStep::Done { outcomes: vec![stuck; self.events], notices: Vec::new(), jobs: Vec::new() };
+            // Events that ended already keep the outcome they were reported with.
+            let outcomes = self.outcomes.borrow_mut().finish("internal: the batch stopped without a request");
+            self.step = BatchStep::Done { outcomes, notices: Vec::new(), jobs: Vec::new() };
             return;
         }
-        self.step = BatchStep::Requests { requests, waiting: self.waiting.len() };
+        let ended = self.outcomes.borrow_mut().take_fresh();
+        self.step = BatchStep::Requests { requests, waiting: self.waiting.len(), ended };
     }
 }
 
@@ -165,10 +171,9 @@ fn event_keys(value: &Value) -> Vec<String> {
     keys
 }
 
-type Outcomes = Rc<RefCell<Vec<Option<Outcome>>>>;
+type Outcomes = Rc<RefCell<Ledger>>;
 
-async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
-    let outcomes: Outcomes = Rc::new(RefCell::new(vec![None; events.len()]));
+async fn run_batch(flow: Flow, events: Vec<Value>, outcomes: Outcomes) {
     let mut rounds: Vec<Vec<(usize, Event)>> = Vec::new();
     let mut tracks: Vec<(usize, Event, usize)> = Vec::new();
     // Per key: the last round that holds it, and whether a group put it there (groups for one
@@ -176,12 +181,11 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
     let mut last_round: HashMap<String, (usize, bool)> = HashMap::new();
     // Per user key: the last identify's digest and position, to recognise an exact repeat.
     let mut last_identify: HashMap<String, (u64, (usize, usize))> = HashMap::new();
-    let mut echoes: Vec<(usize, usize)> = Vec::new();
     for (index, value) in events.iter().enumerate() {
         let event = match Event::parse(value) {
             Ok(event) => event,
             Err(outcome) => {
-                outcomes.borrow_mut()[index] = Some(outcome);
+                outcomes.borrow_mut().end(index, outcome);
                 continue;
             }
         };
@@ -215,7 +219,7 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
                     let untouched = |at: usize| keys.iter().all(|k| last_round.get(k).is_none_or(|(r, _)| *r <= at));
                     match last_identify.get(&written.key) {
                         Some((digest, (first, round))) if *digest == written.digest && untouched(*round) => {
-                            echoes.push((index, *first));
+                            outcomes.borrow_mut().echo(index, *first);
                             continue;
                         }
                         _ => {
@@ -281,30 +285,10 @@ async fn run_batch(flow: Flow, events: Vec<Value>) -> Vec<Outcome> {
                 known.wait().await;
             }
             let outcome = run(flow.clone(), event).await;
-            outcomes.borrow_mut()[index] = Some(outcome);
+            outcomes.borrow_mut().end(index, outcome);
         }));
     }
     join_all(tasks).await;
-    let mut list = std::mem::take(&mut *outcomes.borrow_mut());
-    for (echo, first) in echoes {
-        list[echo] = list[first].clone().map(|outcome| match outcome.code {
-            Code::Delivered | Code::Unchanged => {
-                let mut same = Outcome::new(
-                    Code::Unchanged,
-                    format!(
-                        "user unchanged: the same write as event {first} of this batch ({}); nothing more was sent",
-                        outcome.message
-                    ),
-                );
-                same.mapping = outcome.mapping;
-                same
-            }
-            _ => outcome,
-        });
-    }
-    list.into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::new(Code::UnexpectedResponse, "internal: the event got no outcome")))
-        .collect()
 }
 
 /// One identify on its way through a round.
@@ -353,7 +337,7 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
     let settings = &flow.settings;
     let mut users: Vec<UserWrite> = Vec::new();
     let mut organizations: Vec<OrganizationWrite> = Vec::new();
-    let finish = |index: usize, outcome: Outcome| outcomes.borrow_mut()[index] = Some(outcome);
+    let finish = |index: usize, outcome: Outcome| outcomes.borrow_mut().end(index, outcome);
 
     // 1. Plans; unchanged writes end here.
     for (index, event) in round {

@@ -4,6 +4,7 @@
 
 mod answers;
 mod batch;
+mod ended;
 mod fields;
 mod group;
 mod identify;
@@ -23,6 +24,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 pub use batch::{Batch, BatchStep, JobReport};
+pub use ended::Ended;
 pub use jobs::MAX_JOBS;
 
 use crate::cache::Cache;

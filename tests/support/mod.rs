@@ -119,6 +119,8 @@ pub struct BatchRun {
     pub sent: Vec<Sent>,
     /// The requests of each step, as handed out together.
     pub steps: Vec<Vec<String>>,
+    /// The events reported ended early, by step: (how many responses had been given, input position).
+    pub ended: Vec<(usize, usize)>,
 }
 
 /// Runs a batch: every request is answered by `answer(sent)`, first handed out first answered.
@@ -133,15 +135,26 @@ pub fn run_batch(
     let mut queue: VecDeque<(u32, Sent)> = VecDeque::new();
     let mut sent = Vec::new();
     let mut steps = Vec::new();
+    let mut ended = Vec::new();
+    let mut early: Vec<(usize, Outcome)> = Vec::new();
     let mut step = batch.step().clone();
-    for _ in 0..10_000 {
+    for responses in 0..10_000 {
         match step {
             BatchStep::Done { outcomes, notices, jobs } => {
                 assert!(queue.is_empty(), "done with requests unanswered: {queue:?}");
+                // Every batch test checks the contract: an outcome reported early is the final one.
+                for (index, outcome) in early {
+                    assert_eq!(outcomes[index], outcome, "event {index}'s early outcome differs from its final one");
+                }
                 let jobs = jobs.into_iter().map(|j| (j.path.to_string(), j.events)).collect();
-                return BatchRun { outcomes, jobs, notices, sent, steps };
+                return BatchRun { outcomes, jobs, notices, sent, steps, ended };
             }
-            BatchStep::Requests { requests, waiting } => {
+            BatchStep::Requests { requests, waiting, ended: now } => {
+                for e in now {
+                    assert!(early.iter().all(|(i, _)| *i != e.index), "event {} reported ended twice", e.index);
+                    ended.push((responses, e.index));
+                    early.push((e.index, e.outcome));
+                }
                 let mut this_step = Vec::new();
                 for pending in requests {
                     let request = pending.request;
