@@ -180,11 +180,20 @@ export declare class ZendeskDestination {
    * plans together (bulk jobs, batched lookups), two batches at a time; `batch: false` for one
    * conversation per event. Events for the same user or organization (userId, traits/context.traits/
    * properties email, groupId, traits.company.id) keep their input order; up to `concurrency` requests
-   * (or events, without batches) are in flight.
+   * (or events, without batches) are in flight. `onOutcome` hears each event as its batch (or its own
+   * conversation) finishes; `onEnded` hears an event of a batch that ends before its batch does (a track
+   * whose POST answered while the batch's jobs still run), with the very outcome the returned list will
+   * hold for it (the edge records finished messageIds with it: docs/edge.md).
    */
   deliverAll(
     events: Iterable<SegmentEvent>,
-    options?: { concurrency?: number; batch?: boolean; batchSize?: number; onOutcome?: (outcome: Outcome, index: number) => void },
+    options?: {
+      concurrency?: number;
+      batch?: boolean;
+      batchSize?: number;
+      onOutcome?: (outcome: Outcome, index: number) => void;
+      onEnded?: (index: number, outcome: Outcome) => void;
+    },
   ): Promise<Outcome[]>;
   /**
    * The dry run of a batch: the events planned together as deliverAll sends them, against an in-memory

@@ -296,9 +296,11 @@ export class ZendeskDestination {
    * that the engine plans together (bulk jobs, batched lookups; see docs/engine-api.md); `batch: false`
    * sends them one conversation each. Either way, events touching the same user or organization keep
    * their input order, and up to `concurrency` (default 8) requests or events are in flight at once.
-   * `onOutcome(outcome, index)` is called as each event (or batch) finishes.
+   * `onOutcome(outcome, index)` is called as each event (or batch) finishes. `onEnded(index, outcome)`
+   * (internal, for the edge) is called as an event of an engine batch ends before its batch does, with
+   * the very outcome its batch will give it (#converseBatch).
    */
-  deliverAll(events, { concurrency = this.#concurrency, onOutcome, batch = true, batchSize = DEFAULT_BATCH_SIZE } = {}) {
+  deliverAll(events, { concurrency = this.#concurrency, onOutcome, onEnded, batch = true, batchSize = DEFAULT_BATCH_SIZE } = {}) {
     const limiter = new Limiter(concurrency);
     const list = Array.from(events);
     const report = (outcome, index) => {
@@ -321,8 +323,9 @@ export class ZendeskDestination {
     const turns = new Limiter(BATCHES_AT_ONCE);
     for (let start = 0; start < list.length; start += batchSize) {
       const part = list.slice(start, start + batchSize);
+      const ended = onEnded && ((index, outcome) => onEnded(start + index, outcome));
       batches.push(
-        this.#scheduleBatch(part, limiter, turns).then((outcomes) => outcomes.map((outcome, i) => report(outcome, start + i))),
+        this.#scheduleBatch(part, limiter, turns, ended).then((outcomes) => outcomes.map((outcome, i) => report(outcome, start + i))),
       );
     }
     return Promise.all(batches).then((parts) => parts.flat());
@@ -498,7 +501,7 @@ export class ZendeskDestination {
   }
 
   /** One engine batch: waits for earlier events sharing any key, then runs it. */
-  #scheduleBatch(events, limiter, turns) {
+  #scheduleBatch(events, limiter, turns, onEnded) {
     this.#stats.events += events.length;
     const cancelled = () => events.map(() => this.#count(hostOutcome(CANCELLED, "the destination was closed before this event was delivered; it was not sent")));
     if (this.#closing.aborted) return Promise.resolve(cancelled());
@@ -528,7 +531,7 @@ export class ZendeskDestination {
       }
       try {
         await this.#learned("pull");
-        const outcomes = await this.#converseBatch(events, () => this.#liveDestination(), limiter, (request, context) => this.#perform(request, context));
+        const outcomes = await this.#converseBatch(events, () => this.#liveDestination(), limiter, (request, context) => this.#perform(request, context), { onEnded });
         await this.#learned("push");
         return outcomes.map((outcome) => this.#count(outcome));
       } finally {
@@ -545,8 +548,9 @@ export class ZendeskDestination {
   /**
    * Runs one engine batch conversation: starts each request the engine hands out (after its `delayMs`,
    * within `limiter`), answers the engine as each one finishes, in whatever order they finish.
+   * `onEnded(index, outcome)` hears each event the engine reports ended before the batch is done.
    */
-  async #converseBatch(events, destinationFor, limiter, perform, { onDone = null, waits = true } = {}) {
+  async #converseBatch(events, destinationFor, limiter, perform, { onDone = null, waits = true, onEnded = null } = {}) {
     const refused = new Map(); // index -> outcome for events that cannot become JSON
     const texts = events.map((event, index) => {
       if (typeof event === "string") return event;
@@ -562,6 +566,30 @@ export class ZendeskDestination {
     // carrying a token; the outcomes that name the token get the host's code and message.
     const hostFailures = [];
     const finished = []; // {id, answer} in the order requests finish
+    // The host's version of an engine outcome: a refused event's own, a host failure's code, the batch's
+    // warnings so far (each names a request that finished before the event ended: its own among them).
+    const hostVersion = (outcome, index) => {
+      if (refused.has(index)) return refused.get(index);
+      const failure = hostFailures.find(({ token }) => String(outcome.message).includes(token));
+      const copy = failure ? hostOutcome(failure.error.code, `${failure.error.message}.`, { retryable: failure.error.retryable, warnings: outcome.warnings ?? [] }) : { ...outcome };
+      if (context.warnings.length) copy.warnings = [...(copy.warnings ?? []), ...context.warnings.map((w) => `a request of this batch: ${w}`)];
+      return copy;
+    };
+    // Events that ended before their batch: that outcome is final, whatever happens to the batch later
+    // (a later warning names another event's request; close() or a trap cannot undo writes that landed).
+    const settled = new Map(); // index -> outcome
+    const settle = (ended) => {
+      for (const { index, outcome } of ended ?? []) {
+        if (settled.has(index)) continue;
+        const final = hostVersion(outcome, index);
+        settled.set(index, final);
+        try {
+          onEnded?.(index, final);
+        } catch (error) {
+          this.#log({ type: "callback_error", callback: "onEnded", message: String(error?.message ?? error) });
+        }
+      }
+    };
     let wake = null;
     const delayScale = this.#pollDelayScale;
     let destination = null;
@@ -573,6 +601,7 @@ export class ZendeskDestination {
       batch = engine(() => destination.beginBatch(texts, this.#now()));
       let step = engine(() => batch.step());
       while (step.kind === "requests") {
+        settle(step.ended);
         for (const { id, request, delayMs } of step.requests) {
           inFlight++;
           (async () => {
@@ -612,29 +641,25 @@ export class ZendeskDestination {
       }
       for (const notice of step.notices ?? []) this.#log({ type: "notice", message: notice });
       onDone?.(step);
-      return (step.outcomes ?? []).map((outcome, index) => {
-        if (refused.has(index)) return refused.get(index);
-        const failure = hostFailures.find(({ token }) => String(outcome.message).includes(token));
-        const copy = failure ? hostOutcome(failure.error.code, `${failure.error.message}.`, { retryable: failure.error.retryable, warnings: outcome.warnings ?? [] }) : { ...outcome };
-        if (context.warnings.length) copy.warnings = [...(copy.warnings ?? []), ...context.warnings.map((w) => `a request of this batch: ${w}`)];
-        return copy;
-      });
+      return (step.outcomes ?? []).map((outcome, index) => settled.get(index) ?? hostVersion(outcome, index));
     } catch (error) {
       const landed = context.sent > 0 ? ` ${context.sent} request(s) of its batch had been sent and may have landed.` : "";
+      // The failure is the outcome of the events still in progress; those that ended keep theirs.
+      const rest = (outcome) => events.map((_, index) => settled.get(index) ?? outcome());
       if (error instanceof Cancelled || this.#stopping.aborted) {
-        return events.map(() => hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`));
+        return rest(() => hostOutcome(CANCELLED, `the destination was closed while this event was being delivered.${landed}`));
       }
-      if (error instanceof HostFailure) return events.map(() => hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable }));
+      if (error instanceof HostFailure) return rest(() => hostOutcome(error.code, `${error.message}.${landed}`, { retryable: error.retryable }));
       if (error instanceof HostInterrupted) {
         const cause = error.cause?.message ?? String(error.cause);
-        return events.map(() => hostOutcome(INTERRUPTED, `the runtime cut this event's delivery short (${cause}): retry it.${landed}`));
+        return rest(() => hostOutcome(INTERRUPTED, `the runtime cut this event's delivery short (${cause}): retry it.${landed}`));
       }
       if (error instanceof EngineFailure && error.instance === null) {
-        return events.map(() => hostOutcome("internal_error", `the engine failed on another event and was replaced while this batch was in progress; retry it.${landed}`));
+        return rest(() => hostOutcome("internal_error", `the engine failed on another event and was replaced while this batch was in progress; retry it.${landed}`));
       }
       this.#log({ type: "engine_error", message: String(error?.message ?? error) });
       if (error instanceof EngineFailure) this.#engineFailed(error.instance);
-      return events.map(() => hostOutcome("internal_error", `the engine failed on this batch: ${error?.message ?? String(error)}.${landed}`, { retryable: false }));
+      return rest(() => hostOutcome("internal_error", `the engine failed on this batch: ${error?.message ?? String(error)}.${landed}`, { retryable: false }));
     } finally {
       // A failed instance is never called again, not even to free (that would throw, too).
       if (batch && !this.#failed.has(destination)) {

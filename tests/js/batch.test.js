@@ -186,3 +186,48 @@ test("a new groupId is created straight away; its name is looked up only when Ze
     [["Initech", "ini", "Paper"], ["Taken", "other", null], ["Free", "free", null]],
   );
 });
+
+test("onEnded hears an event as it ends inside its batch, with the outcome the batch returns; a later close() does not undo it", async () => {
+  const sim = createSimulator();
+  let gate = Promise.resolve();
+  let polls = 0;
+  // Job polls wait at `gate` (open at first), or until the host abandons them.
+  const fetch = async (request, init) => {
+    const url = new URL(typeof request === "string" ? request : request.url);
+    if (url.pathname.startsWith("/api/v2/job_statuses")) {
+      polls++;
+      const signal = init?.signal ?? request.signal;
+      await Promise.race([gate, new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason ?? new Error("aborted"))))]);
+    }
+    return sim.fetch(request, init);
+  };
+  const destination = await createDestination(SETTINGS, { fetch, pacing: { engineDelayScale: 0.01 } });
+  assert.equal((await destination.deliver({ type: "identify", userId: "known", traits: { name: "Known" } })).status, "delivered");
+  gate = new Promise(() => {}); // the new user's job never finishes
+  polls = 0;
+  const cyclic = { type: "identify", userId: "loop" };
+  cyclic.self = cyclic;
+  const early = new Map();
+  const all = destination.deliverAll(
+    [
+      { type: "identify", userId: "new", traits: { name: "New" } },
+      { type: "track", userId: "known", event: "Order Completed", properties: { n: 1 } },
+      { type: "page", userId: "known" },
+      cyclic,
+    ],
+    { onEnded: (index, outcome) => early.set(index, outcome) },
+  );
+  for (let i = 0; i < 500 && !(polls > 0 && early.has(1)); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual([...early.keys()].sort(), [1, 2, 3], "the track, the page and the unreadable event; not the identify");
+  assert.equal(early.get(1).code, "delivered");
+  assert.equal(early.get(1).message, `event recorded on user ${sim.state().users[0].id}`);
+  assert.equal(early.get(2).code, "unsupported_type");
+  assert.equal(early.get(3).code, "invalid_event");
+  assert.match(early.get(3).message, /^the event cannot be read as JSON/, "the host's own outcome for what it refused");
+  // Closed with the identify's job unfinished: it is cancelled; the events that ended keep their outcome.
+  await destination.close({ timeoutMs: 0 });
+  const outcomes = await all;
+  assert.equal(outcomes[0].code, "cancelled");
+  for (const index of [1, 2, 3]) assert.equal(outcomes[index], early.get(index), `event ${index}: the very outcome heard early`);
+  assert.equal(sim.state().events.length, 1);
+});

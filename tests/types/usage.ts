@@ -15,7 +15,7 @@ export async function usage(): Promise<void> {
   const code: string = outcome.code;
   const all: Outcome[] = await destination.deliverAll([{ type: "track", userId: "u", event: "Signed Up" }], { concurrency: 2 });
   const plan = await destination.plan({ type: "group", groupId: "g", userId: "u" });
-  const batched: Outcome[] = await destination.deliverAll([{ type: "identify", userId: "u" }], { batch: true, batchSize: 100 });
+  const batched: Outcome[] = await destination.deliverAll([{ type: "identify", userId: "u" }], { batch: true, batchSize: 100, onEnded: (index: number, early: Outcome) => void [index, early.code] });
   const batchPlan = await destination.planBatch([{ type: "identify", userId: "u" }]);
   const jobEvents: number[][] = batchPlan.jobs.map((job) => job.events);
   void batched;
@@ -41,6 +41,11 @@ export async function usage(): Promise<void> {
   if (step.kind === "done") {
     const codes: string[] = step.outcomes.map((o) => o.code);
     void codes;
+  }
+  const batchStep = new engine.Destination(settings).beginBatch([{ type: "page" }], Date.now()).step();
+  if (batchStep.kind === "requests") {
+    const ended: [number, string][] = batchStep.ended.map(({ index, outcome }) => [index, outcome.code]);
+    void ended;
   }
   void [code, all, first, errors, status, answer];
 }
