@@ -297,7 +297,10 @@ export function createHandler(options = {}) {
 
   // Events arriving within `batchWindowMs` of the first one waiting (from any requests) go to the engine
   // as one batch; each caller still gets its own event's outcome. Ordering across batches is the
-  // destination's (events sharing a user or organization wait for earlier ones).
+  // destination's (events sharing a user or organization wait for earlier ones). An event that ends
+  // before its batch (a track whose POST answered) gets its outcome then, the one the batch will end it
+  // with: dispatch records it in the messageId window at once, so a restart later in a long batch does
+  // not make its retry write it again. Its later resolve with the same outcome changes nothing.
   let gathered = [];
   let gatherTimer = null;
   function flushGathered() {
@@ -308,7 +311,8 @@ export function createHandler(options = {}) {
     if (group.length === 0) return;
     (async () => {
       const destination = await ready;
-      const outcomes = await destination.deliverAll(group.map(({ item }) => stringify(item)), { concurrency, batchSize: group.length });
+      const onEnded = (index, outcome) => group[index]?.resolve(outcome);
+      const outcomes = await destination.deliverAll(group.map(({ item }) => stringify(item)), { concurrency, batchSize: group.length, onEnded });
       group.forEach(({ resolve }, i) => resolve(outcomes[i]));
     })().catch((error) => group.forEach(({ reject }) => reject(error)));
   }

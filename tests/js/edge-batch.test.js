@@ -2,7 +2,7 @@
 // as one engine batch; each request is still answered with its own events' outcomes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHandler } from "../../pkg/edge.js";
+import { createHandler, DedupeWindow } from "../../pkg/edge.js";
 import { createSimulator } from "../../pkg/simulator.js";
 
 const WRITE_KEY = "wk_test";
@@ -63,4 +63,60 @@ test("a track in the same window as its user's identify is recorded after it; a 
   assert.deepEqual(b.body.events.map((e) => e.duplicate), [true, true]);
   assert.equal(simulator.state().events.length, 1, "written once");
   assert.equal(simulator.state().users.length, 1);
+});
+
+test("a track that ended is in the messageId window, and its store, while its batch still runs: its retry is a duplicate", async (t) => {
+  const simulator = createSimulator();
+  // Job polls wait at `gate` (open at first): closed below, the new user's job stays unfinished.
+  let gate = Promise.resolve();
+  let polls = 0;
+  const fetch = async (request, init) => {
+    const url = new URL(typeof request === "string" ? request : request.url);
+    if (url.pathname.startsWith("/api/v2/job_statuses")) {
+      polls++;
+      await gate;
+    }
+    return simulator.fetch(request, init);
+  };
+  const puts = [];
+  const dedupe = new DedupeWindow({ store: { put: (id, entry) => puts.push([id, entry.status, entry.code]), delete: () => {} } });
+  const outcomes = [];
+  const handler = createHandler({ settings: SETTINGS, writeKeys: [WRITE_KEY], fetch, pacing: { engineDelayScale: 0.01 }, batchWindowMs: 50, dedupe, onOutcome: (o) => outcomes.push([o.messageId, o.duplicate]) });
+  t.after(() => handler.close({ timeoutMs: 0 }));
+  // u2 exists (and the engine knows it): its track costs one POST.
+  assert.equal((await call(handler, post("/v1/identify", identify(2)))).status, 200);
+  const known = puts.length;
+  let open;
+  gate = new Promise((resolve) => (open = resolve));
+  polls = 0;
+
+  let answered = false;
+  const batch = call(handler, post("/v1/batch", { batch: [identify(1), track(2)] })).then((a) => ((answered = true), a));
+  const until = async (check) => {
+    for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+    return check();
+  };
+  assert.ok(await until(() => polls > 0), "the identify's job is being polled");
+  assert.ok(await until(() => puts.length > known), "the track was recorded");
+  assert.deepEqual(puts.slice(known), [["tr-2", "delivered", "delivered"]], "the ended track alone, once");
+  assert.equal(simulator.state().events.length, 1);
+  assert.equal(answered, false, "the batch's request waits for all its events");
+  assert.deepEqual(outcomes, [["id-2", false], ["tr-2", false]], "onOutcome hears each event once, when it ends");
+
+  // A retry of the track now (a client whose connection dropped) is answered from the window at once.
+  const retry = await call(handler, post("/v1/track", track(2)));
+  assert.equal(retry.status, 200);
+  assert.equal(retry.body.events[0].duplicate, true);
+  assert.equal(answered, false);
+
+  open();
+  const first = await batch;
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.events.map((e) => [e.messageId, e.status, e.code, e.duplicate ?? false]), [
+    ["id-1", "delivered", "delivered", false],
+    ["tr-2", "delivered", "delivered", false],
+  ]);
+  assert.deepEqual(puts.slice(known), [["tr-2", "delivered", "delivered"], ["id-1", "delivered", "delivered"]], "each messageId recorded once");
+  assert.equal(simulator.state().events.length, 1, "written once");
+  assert.deepEqual(outcomes, [["id-2", false], ["tr-2", false], ["tr-2", true], ["id-1", false]]);
 });
