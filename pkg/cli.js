@@ -93,7 +93,8 @@ ${COMMON}`,
   },
   simulate: {
     summary: "run a local Zendesk simulator and print its URL",
-    usage: `Usage: ${NAME} simulate [--port N] [--rate-limit N] [--faults P] [--time-scale K]
+    usage: `Usage: ${NAME} simulate [--port N] [--rate-limit N] [--faults P] [--time-scale K] [--role R]
+       [--search-lag MS] [--user-write-limit] [--org-update-limit] [--no-bulk-import]
 
 Runs an in-memory Zendesk account over HTTP on 127.0.0.1 and prints its URL on the first line of
 standard output; point the settings' "baseUrl" at it. It accepts any credentials. Its whole state is at
@@ -105,8 +106,25 @@ Options:
   --faults P        share of requests that fail transiently: 500, 503, slow answers, dropped
                     connections (0 to 1, or a percentage such as 20%; default 0)
   --time-scale K    simulated time runs K times faster (rate-limit windows, Retry-After; default 1)
+  --role R          the role every credential has: admin (default) or agent (agents may not create
+                    custom fields, organizations or memberships: 403, as in Zendesk)
+  --search-lag MS   new users appear in /users/search only after MS simulated ms (default 120000,
+                    as Zendesk's index lags; 0: at once). Exact reads never lag
+  --user-write-limit  single-user writes limited to 1 per second per account and 5 per minute per user
+  --org-update-limit  Update Organization limited to 5 per minute per organization
+  --no-bulk-import  create_or_update_many answers 403 (the account owner has not enabled bulk import)
   -h, --help        this help`,
-    options: { port: { type: "string" }, "rate-limit": { type: "string" }, faults: { type: "string" }, "time-scale": { type: "string" } },
+    options: {
+      port: { type: "string" },
+      "rate-limit": { type: "string" },
+      faults: { type: "string" },
+      "time-scale": { type: "string" },
+      role: { type: "string" },
+      "search-lag": { type: "string" },
+      "user-write-limit": { type: "boolean" },
+      "org-update-limit": { type: "boolean" },
+      "no-bulk-import": { type: "boolean" },
+    },
     positionals: 0,
     run: runSimulate,
   },
@@ -454,6 +472,9 @@ async function runSimulate({ values }, io) {
     timeScale = Number(values["time-scale"]);
     if (!(timeScale > 0)) throw new UsageError(`--time-scale must be a positive number, got "${values["time-scale"]}"`);
   }
+  if (values.role !== undefined && !["admin", "agent"].includes(values.role)) throw new UsageError(`--role must be admin or agent, got "${values.role}"`);
+  const searchLag = values["search-lag"] === undefined ? undefined : Number(values["search-lag"]);
+  if (searchLag !== undefined && !/^\d+$/.test(values["search-lag"])) throw new UsageError(`--search-lag must be a whole number of milliseconds ≥ 0, got "${values["search-lag"]}"`);
   const { startSimulatorServer } = await import("./simulator-server.js");
   let server;
   try {
@@ -462,6 +483,11 @@ async function runSimulate({ values }, io) {
       ...(rateLimit ? { rateLimitPerMinute: rateLimit } : {}),
       ...(faults ? { faults } : {}),
       ...(timeScale ? { timeScale } : {}),
+      ...(values.role ? { role: values.role } : {}),
+      ...(searchLag !== undefined ? { searchIndexLagMs: searchLag } : {}),
+      ...(values["user-write-limit"] ? { singleUserWriteLimit: true } : {}),
+      ...(values["org-update-limit"] ? { organizationUpdateLimit: true } : {}),
+      ...(values["no-bulk-import"] ? { bulkImport: false } : {}),
     });
   } catch (error) {
     throw new UsageError(`cannot start the simulator: ${error.message}`);

@@ -62,7 +62,7 @@ describe("help and usage", () => {
     for (const [name, pattern] of [
       ["plan", /Usage: zendesk-destination plan --settings FILE/],
       ["send", /Usage: zendesk-destination send --settings FILE/],
-      ["simulate", /Usage: zendesk-destination simulate \[--port N\] \[--rate-limit N\] \[--faults P\] \[--time-scale K\]/],
+      ["simulate", /Usage: zendesk-destination simulate \[--port N\] \[--rate-limit N\] \[--faults P\] \[--time-scale K\] \[--role R\]/],
     ]) {
       const result = await run([name, "--help"]);
       assert.equal(result.code, 0, name);
@@ -454,8 +454,56 @@ describe("simulate", () => {
     assert.equal(result.code, 0);
   });
 
+  // Each flag, seen through HTTP: flags on in one simulator, the defaults in another.
+  const simulateWith = (args, probe) => {
+    let checked = null;
+    let url = null;
+    const result = run(["simulate", ...args], {
+      onStdout: (out, child) => {
+        if (url || !out.includes("\n")) return;
+        url = out.split("\n")[0];
+        checked = probe(url).finally(() => child.kill("SIGINT"));
+      },
+    });
+    return result.then(async (done) => ({ code: done.code, seen: await checked }));
+  };
+  const probeFlags = async (url) => {
+    const headers = { Authorization: `Basic ${Buffer.from("a@b.c/token:t").toString("base64")}`, "content-type": "application/json" };
+    const call = async (method, path, body) => (await fetch(`${url}/api/v2/${path}`, { method, headers, body: body && JSON.stringify(body) })).status;
+    const field = await call("POST", "user_fields", { user_field: { type: "text", key: "plan", title: "Plan" } });
+    const first = await call("POST", "users/create_or_update", { user: { name: "A", external_id: "a1" } });
+    const second = await call("POST", "users/create_or_update", { user: { name: "B", external_id: "b1" } });
+    const found = (await (await fetch(`${url}/api/v2/users/search?external_id=a1`, { headers })).json()).users?.length ?? 0;
+    const bulk = await call("POST", "users/create_or_update_many", { users: [{ name: "C", external_id: "c1" }] });
+    return { field, writes: [first, second], foundBySearch: found, bulk };
+  };
+
+  // Six updates of one organization in a row: the sixth is the one over 5 a minute.
+  const probeOrganization = async (url) => {
+    const headers = { Authorization: `Basic ${Buffer.from("a@b.c/token:t").toString("base64")}`, "content-type": "application/json" };
+    const created = await (await fetch(`${url}/api/v2/organizations`, { method: "POST", headers, body: JSON.stringify({ organization: { name: "Acme" } }) })).json();
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      const body = JSON.stringify({ organization: { notes: `update ${i}` } });
+      statuses.push((await fetch(`${url}/api/v2/organizations/${created.organization.id}`, { method: "PUT", headers, body })).status);
+    }
+    return statuses;
+  };
+
+  test("--role, --search-lag, --user-write-limit, --org-update-limit and --no-bulk-import set the account's rules", async () => {
+    const flagged = await simulateWith(["--role", "agent", "--search-lag", "0", "--user-write-limit", "--no-bulk-import"], probeFlags);
+    assert.equal(flagged.code, 0);
+    assert.deepEqual(flagged.seen, { field: 403, writes: [201, 429], foundBySearch: 1, bulk: 403 });
+    const defaults = await simulateWith([], probeFlags);
+    assert.deepEqual(defaults.seen, { field: 201, writes: [201, 201], foundBySearch: 0, bulk: 200 });
+    assert.deepEqual((await simulateWith(["--org-update-limit"], probeOrganization)).seen, [200, 200, 200, 200, 200, 429]);
+    assert.deepEqual((await simulateWith([], probeOrganization)).seen, [200, 200, 200, 200, 200, 200]);
+  });
+
   test("bad options: exit 2", async () => {
     for (const [args, message] of [
+      [["--role", "owner"], /--role must be admin or agent/],
+      [["--search-lag", "1.5"], /--search-lag must be a whole number of milliseconds/],
       [["--faults", "2"], /--faults must be between 0 and 1/],
       [["--time-scale", "0"], /--time-scale must be a positive number/],
       [["--rate-limit", "x"], /--rate-limit must be a whole number/],
