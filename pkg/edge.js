@@ -189,24 +189,18 @@ class RequestError extends Error {
 }
 
 /**
- * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it, once what is
- * left is drained (see DRAIN in ./host/body.js).
+ * Reads a body as text, at most `limit` bytes. Throws a 400 `request_too_large` beyond it (the handler
+ * then drains what is left).
  * @param {Request} request
  */
 async function readBody(request, limit) {
   const declared = Number(request.headers.get("content-length"));
   const tooLarge = () =>
     new RequestError(400, "request_too_large", `the request body is larger than ${limit} bytes (500 KB per request is the limit)`, { limit: "500 KB per request", limitBytes: limit });
-  if (Number.isFinite(declared) && declared > limit) {
-    await drainBody(request.body, limit);
-    throw tooLarge();
-  }
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
   if (!request.body) return "";
   const text = await readText(request.body, limit);
-  if (text === null) {
-    await drainBody(request.body, limit);
-    throw tooLarge();
-  }
+  if (text === null) throw tooLarge();
   return text;
 }
 
@@ -557,11 +551,9 @@ export function createHandler(options = {}) {
     }
     if (route.kind === "metrics") {
       // The browser library's own telemetry: accepted and ignored.
-      await drainBody(request.body, limits.requestBytes);
       return { response: json(request, 200, { success: true }), events: 0 };
     }
     if (closing) {
-      await drainBody(request.body, limits.requestBytes);
       return { response: shuttingDown(request), events: 0 };
     }
 
@@ -571,7 +563,6 @@ export function createHandler(options = {}) {
     if (authorization !== null && authorization.trim() !== "") {
       headerKey = basicUser(authorization);
       if (headerKey === null || !acceptedKey(headerKey)) {
-        await drainBody(request.body, limits.requestBytes);
         return { response: unauthorized(), events: 0 };
       }
     }
@@ -658,7 +649,6 @@ export function createHandler(options = {}) {
     try {
       result = await answer(request, waitUntil);
     } catch (error) {
-      await drainBody(request.body, limits.requestBytes);
       if (error instanceof RequestError) {
         counters.rejected++;
         result = { response: json(request, error.status, { success: false, error: error.error, message: error.message, ...error.extra }), events: 0 };
@@ -668,6 +658,9 @@ export function createHandler(options = {}) {
         result = { response: json(request, 500, { success: false, error: "internal_error", message: `the handler failed: ${error?.message ?? String(error)}` }), events: 0 };
       }
     }
+    // Whatever the answer (a refusal, a 404, telemetry), what is left of the body is read first, within
+    // bounds: see drainBody. A body the handler read is locked and left alone.
+    await drainBody(request.body, limits.requestBytes);
     if (onRequest) {
       try {
         onRequest(request, { method: request.method, path: new URL(request.url).pathname, status: result.response.status, events: result.events, durationMs: now() - started });

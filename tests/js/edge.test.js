@@ -313,6 +313,7 @@ describe("refused bodies", () => {
   for (const [what, path, headers, size, status, readToEnd] of [
     ["a wrong write key with 256 KB", "/v1/batch", { authorization: "Basic " + btoa("wrong:") }, 256 * 1024, 401, true],
     ["the telemetry endpoint with 256 KB", "/v1/m", {}, 256 * 1024, 200, true],
+    ["an unknown path with 256 KB", "/v2/track", { authorization: BASIC }, 256 * 1024, 404, true],
     ["a streamed 700 KB body (over the limit)", "/v1/batch", { authorization: BASIC }, 700 * 1024, 400, true],
     ["a streamed body past the drain bound", "/v1/batch", { authorization: BASIC }, (DRAIN.factor + 1) * LIMITS.requestBytes + 512 * 1024, 400, false],
   ]) {
