@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createDestination } from "../../pkg/index.js";
 import { createSimulator } from "../../pkg/simulator.js";
+import { gatedJobPolls } from "./host-fakes.js";
 
 const SETTINGS = { subdomain: "acme", email: "agent@acme.test/token", password: "secret", events: ["Order Completed"] };
 
@@ -189,22 +190,10 @@ test("a new groupId is created straight away; its name is looked up only when Ze
 
 test("onEnded hears an event as it ends inside its batch, with the outcome the batch returns; a later close() does not undo it", async () => {
   const sim = createSimulator();
-  let gate = Promise.resolve();
-  let polls = 0;
-  // Job polls wait at `gate` (open at first), or until the host abandons them.
-  const fetch = async (request, init) => {
-    const url = new URL(typeof request === "string" ? request : request.url);
-    if (url.pathname.startsWith("/api/v2/job_statuses")) {
-      polls++;
-      const signal = init?.signal ?? request.signal;
-      await Promise.race([gate, new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason ?? new Error("aborted"))))]);
-    }
-    return sim.fetch(request, init);
-  };
-  const destination = await createDestination(SETTINGS, { fetch, pacing: { engineDelayScale: 0.01 } });
+  const jobs = gatedJobPolls(sim);
+  const destination = await createDestination(SETTINGS, { fetch: jobs.fetch, pacing: { engineDelayScale: 0.01 } });
   assert.equal((await destination.deliver({ type: "identify", userId: "known", traits: { name: "Known" } })).status, "delivered");
-  gate = new Promise(() => {}); // the new user's job never finishes
-  polls = 0;
+  jobs.close(); // never opened: the new user's job never finishes
   const cyclic = { type: "identify", userId: "loop" };
   cyclic.self = cyclic;
   const early = new Map();
@@ -217,7 +206,7 @@ test("onEnded hears an event as it ends inside its batch, with the outcome the b
     ],
     { onEnded: (index, outcome) => early.set(index, outcome) },
   );
-  for (let i = 0; i < 500 && !(polls > 0 && early.has(1)); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 500 && !(jobs.polls > 0 && early.has(1)); i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual([...early.keys()].sort(), [1, 2, 3], "the track, the page and the unreadable event; not the identify");
   assert.equal(early.get(1).code, "delivered");
   assert.equal(early.get(1).message, `event recorded on user ${sim.state().users[0].id}`);

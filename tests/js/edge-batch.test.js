@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHandler, DedupeWindow } from "../../pkg/edge.js";
 import { createSimulator } from "../../pkg/simulator.js";
+import { gatedJobPolls } from "./host-fakes.js";
 
 const WRITE_KEY = "wk_test";
 const SETTINGS = { subdomain: "acme", email: "agent@acme.test/token", password: "secret", events: ["Order Completed"] };
@@ -67,28 +68,17 @@ test("a track in the same window as its user's identify is recorded after it; a 
 
 test("a track that ended is in the messageId window, and its store, while its batch still runs: its retry is a duplicate", async (t) => {
   const simulator = createSimulator();
-  // Job polls wait at `gate` (open at first): closed below, the new user's job stays unfinished.
-  let gate = Promise.resolve();
-  let polls = 0;
-  const fetch = async (request, init) => {
-    const url = new URL(typeof request === "string" ? request : request.url);
-    if (url.pathname.startsWith("/api/v2/job_statuses")) {
-      polls++;
-      await gate;
-    }
-    return simulator.fetch(request, init);
-  };
+  // Job polls are held (closed below): the new user's job stays unfinished.
+  const jobs = gatedJobPolls(simulator);
   const puts = [];
   const dedupe = new DedupeWindow({ store: { put: (id, entry) => puts.push([id, entry.status, entry.code]), delete: () => {} } });
   const outcomes = [];
-  const handler = createHandler({ settings: SETTINGS, writeKeys: [WRITE_KEY], fetch, pacing: { engineDelayScale: 0.01 }, batchWindowMs: 50, dedupe, onOutcome: (o) => outcomes.push([o.messageId, o.duplicate]) });
+  const handler = createHandler({ settings: SETTINGS, writeKeys: [WRITE_KEY], fetch: jobs.fetch, pacing: { engineDelayScale: 0.01 }, batchWindowMs: 50, dedupe, onOutcome: (o) => outcomes.push([o.messageId, o.duplicate]) });
   t.after(() => handler.close({ timeoutMs: 0 }));
   // u2 exists (and the engine knows it): its track costs one POST.
   assert.equal((await call(handler, post("/v1/identify", identify(2)))).status, 200);
   const known = puts.length;
-  let open;
-  gate = new Promise((resolve) => (open = resolve));
-  polls = 0;
+  jobs.close();
 
   let answered = false;
   const batch = call(handler, post("/v1/batch", { batch: [identify(1), track(2)] })).then((a) => ((answered = true), a));
@@ -96,7 +86,7 @@ test("a track that ended is in the messageId window, and its store, while its ba
     for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
     return check();
   };
-  assert.ok(await until(() => polls > 0), "the identify's job is being polled");
+  assert.ok(await until(() => jobs.polls > 0), "the identify's job is being polled");
   assert.ok(await until(() => puts.length > known), "the track was recorded");
   assert.deepEqual(puts.slice(known), [["tr-2", "delivered", "delivered"]], "the ended track alone, once");
   assert.equal(simulator.state().events.length, 1);
@@ -109,7 +99,7 @@ test("a track that ended is in the messageId window, and its store, while its ba
   assert.equal(retry.body.events[0].duplicate, true);
   assert.equal(answered, false);
 
-  open();
+  jobs.open();
   const first = await batch;
   assert.equal(first.status, 200);
   assert.deepEqual(first.body.events.map((e) => [e.messageId, e.status, e.code, e.duplicate ?? false]), [

@@ -105,3 +105,31 @@ export function deferred() {
 }
 
 export const networkError = (code) => Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error(code), { code }) });
+
+/**
+ * A fetch in front of `simulator` whose job-status polls wait at a gate (open at first), or until the host
+ * abandons them: it holds a batch's jobs unfinished while the rest of the batch runs. `close()` shuts the
+ * gate and counts `polls` afresh; `open()` lets the held polls through.
+ */
+export function gatedJobPolls(simulator) {
+  let gate = Promise.resolve();
+  let release = () => {};
+  const gated = {
+    polls: 0,
+    fetch: async (request, init) => {
+      const url = new URL(typeof request === "string" ? request : request.url);
+      if (url.pathname.startsWith("/api/v2/job_statuses")) {
+        gated.polls++;
+        const signal = init?.signal ?? request.signal;
+        await Promise.race([gate, new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason ?? new Error("aborted"))))]);
+      }
+      return simulator.fetch(request, init);
+    },
+    close() {
+      gated.polls = 0;
+      gate = new Promise((resolve) => (release = resolve));
+    },
+    open: () => release(),
+  };
+  return gated;
+}
