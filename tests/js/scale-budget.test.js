@@ -15,13 +15,29 @@ const answer = (limit, remaining, resetSeconds) => ({
   body: "{}",
 });
 
-test("requests granted before a window reset and answered after it still count against the new window's budget", async (t) => {
+/** Two instances' pacers on one Redis, and the clock they share: the test moves it, and so does a pacer's wait. */
+async function twoInstances(t, start) {
   const redis = await redisFor(t);
   const { client, close } = await connectRedis(redis.url);
   t.after(close);
-  let now = 1_000_000;
-  const clock = { now: () => now, sleep: async (ms) => void (now += ms) };
-  const [one, two] = [0, 1].map(() => new SharedPacer(client, { key: `budget-test-${process.pid}`, ...clock, log: (entry) => assert.fail(`Redis failed: ${entry.message}`) }));
+  const clock = { at: start };
+  const options = { key: `budget-${process.pid}`, now: () => clock.at, sleep: async (ms) => void (clock.at += ms), log: (entry) => assert.fail(`Redis failed: ${entry.message}`) };
+  return { clock, pacers: [new SharedPacer(client, options), new SharedPacer(client, options)] };
+}
+
+/** How many requests `pacer` lets go at once before it makes one wait (that wait moves the clock). */
+async function unpacedRequests(pacer, clock) {
+  const start = clock.at;
+  let unpaced = 0;
+  while (clock.at === start && unpaced < 100) {
+    await pacer.before(request());
+    if (clock.at === start) unpaced++;
+  }
+  return unpaced;
+}
+
+test("requests granted before a window reset and answered after it still count against the new window's budget", async (t) => {
+  const { clock, pacers: [one, two] } = await twoInstances(t, 1_000_000);
 
   // Window 1: Zendesk says 99 of 100 are left, resetting in 1 s. Instance one sends five more.
   const first = request();
@@ -29,11 +45,11 @@ test("requests granted before a window reset and answered after it still count a
   await one.after(first, answer(100, 99, 1));
   const early = Array.from({ length: 5 }, request);
   for (const r of early) await one.before(r);
-  assert.equal(now, 1_000_000, "above the low-water mark nothing waits");
+  assert.equal(clock.at, 1_000_000, "above the low-water mark nothing waits");
 
   // The window resets before those five arrive. Instance two sends five while no answer of the new
   // window is known yet.
-  now += 1_001;
+  clock.at += 1_001;
   const late = Array.from({ length: 5 }, request);
   for (const r of late) await two.before(r);
 
@@ -43,39 +59,21 @@ test("requests granted before a window reset and answered after it still count a
 
   // Requests go out unpaced down to the low-water mark (a fifth of the limit, 20), then are spread
   // until the reset: 70 unpaced ones leave the 20.
-  const start = now;
-  let unpaced = 0;
-  while (now === start && unpaced < 100) {
-    await two.before(request());
-    if (now === start) unpaced++;
-  }
-  assert.equal(unpaced, 70, "sent unpaced: the 90 really left less the low-water mark");
+  assert.equal(await unpacedRequests(two, clock), 70, "sent unpaced: the 90 really left less the low-water mark");
 });
 
 test("the grants of an instance that died stop counting after two minutes", async (t) => {
-  const redis = await redisFor(t);
-  const { client, close } = await connectRedis(redis.url);
-  t.after(close);
-  let now = 5_000_000;
-  const clock = { now: () => now, sleep: async (ms) => void (now += ms) };
-  const pacer = () => new SharedPacer(client, { key: `budget-dead-${process.pid}`, ...clock, log: (entry) => assert.fail(`Redis failed: ${entry.message}`) });
-  const [dead, alive] = [pacer(), pacer()];
+  const { clock, pacers: [dead, alive] } = await twoInstances(t, 5_000_000);
   for (let i = 0; i < 30; i++) await dead.before(request()); // never answered
 
   const unpacedAfter = async (answerRemaining) => {
     const r = request();
     await alive.before(r);
     await alive.after(r, answer(100, answerRemaining, 59));
-    const start = now;
-    let unpaced = 0;
-    while (now === start && unpaced < 100) {
-      await alive.before(request());
-      if (now === start) unpaced++;
-    }
-    return unpaced;
+    return unpacedRequests(alive, clock);
   };
   assert.equal(await unpacedAfter(99), 49, "30 unanswered grants count: 99 − 30 left, 20 of them spread");
-  now += 121_000;
+  clock.at += 121_000;
   // alive's own 49 + 1 spread grants are unanswered too, and as old: all have stopped counting.
   assert.equal(await unpacedAfter(99), 79, "two minutes on, nothing unanswered counts: 99 left, 20 of them spread");
 });
