@@ -12,7 +12,7 @@
 //! that write its user earlier in the batch.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -972,15 +972,26 @@ async fn write_all(
 
 /// An organization's job item: `update_many` with its id when known, else `create_many`.
 fn organization_item(n: usize, organization: &OrganizationWrite) -> (Bulk, (usize, Value, ItemKey)) {
-    let mut body = organization.plan.attributes.clone();
     let key =
         ItemKey { id: organization.id, external_id: Some(organization.plan.external_id.clone()), ..ItemKey::default() };
-    let bulk = match organization.id {
+    job_item(n, &organization.plan.attributes, key, Bulk::UpdateOrganizations, Bulk::CreateOrganizations)
+}
+
+/// A job item for `key`'s record: in `update` with its id when it is known, else in `create`.
+fn job_item(
+    n: usize,
+    attributes: &Map<String, Value>,
+    key: ItemKey,
+    update: Bulk,
+    create: Bulk,
+) -> (Bulk, (usize, Value, ItemKey)) {
+    let mut body = attributes.clone();
+    let bulk = match key.id {
         Some(id) => {
             body.insert("id".into(), json!(id));
-            Bulk::UpdateOrganizations
+            update
         }
-        None => Bulk::CreateOrganizations,
+        None => create,
     };
     (bulk, (n, Value::Object(body), key))
 }
@@ -1034,17 +1045,9 @@ async fn names_taken(flow: &Flow, organizations: &mut [OrganizationWrite]) -> It
 
 /// A user's job item: `update_many` with its id when known, else `create_or_update_many`.
 fn user_item(n: usize, user: &UserWrite) -> (Bulk, (usize, Value, ItemKey)) {
-    let mut body = user.plan.attributes.clone();
     let key =
         ItemKey { id: user.id, external_id: user.user_id.clone(), email: user.plan.email.clone(), membership: None };
-    let bulk = match user.id {
-        Some(id) => {
-            body.insert("id".into(), json!(id));
-            Bulk::UpdateUsers
-        }
-        None => Bulk::UpsertUsers,
-    };
-    (bulk, (n, Value::Object(body), key))
+    job_item(n, &user.plan.attributes, key, Bulk::UpdateUsers, Bulk::UpsertUsers)
 }
 
 async fn write_wave(
