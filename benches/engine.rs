@@ -103,9 +103,14 @@ fn main() {
     }
     let mut sink = 0;
     let mut result = serde_json::Map::new();
+    // BENCH_ONLY=steady:identify (say) times one row only: for profiling one path (callgrind, perf).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for (mode, list) in [("steady", &steady), ("cold", &cold)] {
         let mut by_type = serde_json::Map::new();
         for kind in TYPES {
+            if !only.is_empty() && only != format!("{mode}:{kind}") {
+                continue;
+            }
             let chosen: Vec<&Entry> = list.iter().filter(|e| e.kind == kind).collect();
             let mut samples = Vec::new();
             for it in 0..iterations + 2 {

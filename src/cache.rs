@@ -95,11 +95,12 @@ pub struct Written {
     pub at_ms: f64,
 }
 
-/// FNV-1a over the value's JSON text. serde_json's maps are sorted by key, so equal values give equal
-/// text. Not cryptographic: a collision would skip one write until the time-to-live ends (1 in 2^64).
-pub fn digest(value: &Value) -> u64 {
+/// FNV-1a over a write's JSON text (flow::unchanged writes it with objects in key order, so equal
+/// content gives equal text). Not cryptographic: a collision would skip one write until the
+/// time-to-live ends (1 in 2^64).
+pub fn fnv(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in value.to_string().bytes() {
+    for &b in bytes {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -147,7 +147,7 @@ impl Flow {
         field_type: &FieldType,
     ) -> Result<Created, Outcome> {
         let collection = kind.collection();
-        let body = json!({ kind.member(): {"type": field_type.as_str(), "title": value.title, "key": value.key} });
+        let body = json!({ kind.member(): {"type": field_type.as_str(), "title": value.title(), "key": value.key} });
         let response: Response = self.exchange.send(self.api.post(&format!("/{collection}"), &body)).await;
         if response.status == 403 {
             return Ok(Created::Forbidden(response.reason()));

@@ -115,7 +115,7 @@ pub fn user_plan(
         custom.push(CustomValue {
             from: "userId".into(),
             key: USER_ID_FIELD.into(),
-            title: "User ID".into(),
+            fixed_title: Some("User ID"),
             value: Value::String(user_id.to_string()),
         });
     }

@@ -16,9 +16,20 @@ pub struct CustomValue {
     /// Where it came from, e.g. `traits.favoriteColor`.
     pub from: String,
     pub key: String,
-    /// The title a new field gets, e.g. "Favorite Color".
-    pub title: String,
+    /// The title a new field gets when it is not made from a trait's name (`userId`: "User ID").
+    pub fixed_title: Option<&'static str>,
     pub value: Value,
+}
+
+impl CustomValue {
+    /// The title a new field gets, e.g. "Favorite Color" for `traits.favoriteColor`: made only when a
+    /// field is created, not for every value.
+    pub fn title(&self) -> String {
+        match self.fixed_title {
+            Some(title) => title.to_string(),
+            None => field_title(self.from.strip_prefix("traits.").unwrap_or(&self.from)),
+        }
+    }
 }
 
 /// What a mapping decided beside the payload: warnings for the outcome, and where each field went.
@@ -56,7 +67,6 @@ impl Report {
 
 /// A trait whose name makes a field key.
 pub struct KeyedTrait<'a> {
-    pub name: &'a str,
     /// Where it came from, e.g. `traits.favoriteColor`.
     pub from: String,
     pub key: String,
@@ -69,7 +79,7 @@ pub fn keyed_traits<'a>(traits: &'a Map<String, Value>, report: &mut Report) -> 
     for (name, value) in traits {
         let from = format!("traits.{name}");
         match field_key(name) {
-            Ok(key) => keyed.push(KeyedTrait { name, from, key, value }),
+            Ok(key) => keyed.push(KeyedTrait { from, key, value }),
             Err(why) => report.dropped(&from, why),
         }
     }
@@ -84,7 +94,7 @@ pub fn push_custom(custom: &mut Vec<CustomValue>, t: KeyedTrait, report: &mut Re
     } else if let Some(previous) = custom.iter().find(|c| c.key == t.key) {
         report.dropped(&t.from, format!("`{}` already fills the field `{}`", previous.from, t.key));
     } else {
-        custom.push(CustomValue { title: field_title(t.name), from: t.from, key: t.key, value: t.value.clone() });
+        custom.push(CustomValue { fixed_title: None, from: t.from, key: t.key, value: t.value.clone() });
     }
 }
 
@@ -147,7 +157,13 @@ pub fn field_key(name: &str) -> Result<String, String> {
     if !name.is_ascii() {
         return Err("its name has characters outside ASCII, which Zendesk field keys cannot hold".into());
     }
-    let key = words(name).iter().map(|w| w.to_ascii_lowercase()).collect::<Vec<_>>().join("_");
+    let mut key = String::with_capacity(name.len() + 4);
+    for word in words(name) {
+        if !key.is_empty() {
+            key.push('_');
+        }
+        key.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    }
     if key.is_empty() {
         Err("its name has no letters or digits to make a Zendesk field key".into())
     } else if key.bytes().all(|b| b.is_ascii_digit()) {
@@ -159,15 +175,17 @@ pub fn field_key(name: &str) -> Result<String, String> {
 
 /// The title a new field gets: the words of the trait name, capitalized ("favoriteColor" → "Favorite Color").
 pub fn field_title(name: &str) -> String {
-    let title = words(name)
-        .iter()
-        .map(|w| {
-            let lower = w.to_ascii_lowercase();
-            lower.get(..1).map(|first| first.to_ascii_uppercase() + &lower[1..]).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    title.chars().take(120).collect()
+    let mut title = String::with_capacity(name.len() + 4);
+    for word in words(name) {
+        if !title.is_empty() {
+            title.push(' ');
+        }
+        for (i, b) in word.bytes().enumerate() {
+            title.push(char::from(if i == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }));
+        }
+    }
+    title.truncate(120); // ASCII: words are made of ASCII letters and digits
+    title
 }
 
 /// The words of an ASCII name, split where heck splits them: at anything not a letter or digit,
