@@ -11,6 +11,7 @@
 //! - [`flow`]: the step-by-step conversations;
 //! - [`request`] / [`response`]: request descriptors out, responses in;
 //! - [`outcome`]: statuses and stable codes;
+//! - [`json_writer`]: results as JSON text for the JavaScript surface;
 //! - `wasm`: the JavaScript surface (wasm-bindgen), at the edge.
 
 mod cache;
@@ -18,6 +19,7 @@ mod encoding;
 pub mod event;
 pub mod flow;
 mod json;
+pub mod json_writer;
 pub mod mapping;
 pub mod outcome;
 pub mod request;

@@ -44,7 +44,44 @@ pub enum Code {
     UnexpectedResponse,
 }
 
+impl Status {
+    /// The name in outcomes (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Delivered => "delivered",
+            Status::Skipped => "skipped",
+            Status::Invalid => "invalid",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 impl Code {
+    /// The stable code in outcomes (as serialized).
+    pub fn as_str(self) -> &'static str {
+        use Code::*;
+        match self {
+            Delivered => "delivered",
+            Unchanged => "unchanged",
+            EventNotEnabled => "event_not_enabled",
+            MissingUserId => "missing_user_id",
+            UnsupportedType => "unsupported_type",
+            DisabledByIntegrations => "disabled_by_integrations",
+            AmbiguousUser => "ambiguous_user",
+            AmbiguousOrganization => "ambiguous_organization",
+            InvalidEvent => "invalid_event",
+            MissingName => "missing_name",
+            IdentifierTooLong => "identifier_too_long",
+            UserNotFound => "user_not_found",
+            Unauthorized => "unauthorized",
+            ZendeskRejected => "zendesk_rejected",
+            ZendeskUnavailable => "zendesk_unavailable",
+            RateLimited => "rate_limited",
+            OrganizationNameTaken => "organization_name_taken",
+            UnexpectedResponse => "unexpected_response",
+        }
+    }
+
     pub fn status(self) -> Status {
         use Code::*;
         match self {

@@ -16,6 +16,17 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct RequestDescriptor {
     pub method: Method,
@@ -47,6 +58,11 @@ impl Api {
         self.request(Method::Post, path, &[], Some(body))
     }
 
+    /// A POST whose body is JSON text already.
+    pub fn post_text(&self, path: &str, body: String) -> RequestDescriptor {
+        self.descriptor(Method::Post, [self.base.as_str(), path].concat(), Some(body))
+    }
+
     pub fn put(&self, path: &str, body: &Value) -> RequestDescriptor {
         self.request(Method::Put, path, &[], Some(body))
     }
@@ -72,7 +88,7 @@ impl Api {
     }
 
     fn request(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> RequestDescriptor {
-        let mut url = format!("{}{}", self.base, path);
+        let mut url = [self.base.as_str(), path].concat();
         for (i, (key, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(&percent_encode(key));

@@ -4,12 +4,12 @@
 //! A response's fields are read one by one (the body is a string already), falling back to JSON text
 //! for anything unusual.
 
-use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::flow;
+use crate::json_writer::{to_json, WriteJson};
 use crate::outcome::{Code, Outcome};
 use crate::response::Response;
 use crate::settings::{Settings, SettingsError};
@@ -123,11 +123,9 @@ fn value_has_lone_surrogate(text: &str) -> bool {
 
 /// Results cross as one JSON text that `JSON.parse` turns into plain objects: two wasm→JS calls for a
 /// whole step, where serde-wasm-bindgen made one per property (~160 per identify), and a smaller module.
-fn to_js<T: Serialize>(value: &T) -> JsValue {
-    match serde_json::to_string(value) {
-        Ok(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL),
-        Err(_) => JsValue::NULL,
-    }
+/// The text is written by hand (see `json_writer`), not by serde_json's serializer.
+fn to_js<T: WriteJson + ?Sized>(value: &T) -> JsValue {
+    js_sys::JSON::parse(&to_json(value)).unwrap_or(JsValue::NULL)
 }
 
 #[wasm_bindgen]

@@ -92,12 +92,12 @@ async fn record(
     identifier: &Identifier,
     user_id: &str,
     recent: bool,
-    body: &Value,
+    body: &str,
     report: &mut Report,
 ) -> Result<Outcome, Outcome> {
     let (mut id, mut cached) = find_user(flow, identifier, user_id, recent, report).await?;
     loop {
-        let response = flow.exchange.send(flow.api.post(&format!("/users/{id}/events"), body)).await;
+        let response = flow.exchange.send(flow.api.post_text(&format!("/users/{id}/events"), body.to_string())).await;
         if response.status == 404 && cached {
             // The cached user is gone (deleted or merged): forget it and look again, once.
             flow.cache.borrow_mut().forget_user(id);

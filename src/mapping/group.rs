@@ -44,7 +44,7 @@ pub fn organization_plan(group_id: &str, traits: &Map<String, Value>) -> Organiz
         }
         match standard_value(attribute, t.value) {
             Ok(converted) => {
-                report.landed(&t.from, &format!("organization.{attribute}"));
+                report.landed(&t.from, &["organization.", attribute].concat());
                 attributes.insert(attribute.to_string(), converted);
             }
             Err(why) => report.dropped(&t.from, why),

@@ -74,7 +74,7 @@ pub fn user_plan(
                 report.ignored(from, "null: left as it is in Zendesk");
                 continue;
             }
-            let target = format!("user.{attribute}");
+            let target = ["user.", attribute].concat();
             match (*attribute, standard_value(attribute, t.value)) {
                 ("name", Ok(_)) => report.landed(from, &target),
                 (_, Ok(converted)) => {

@@ -10,7 +10,8 @@
 //! | settings `sourceName`   | `event.source` and `profile.source` (default `segment`) |
 //! | (fixed)                 | `profile.type` = `user`                          |
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::Report;
 use crate::event::{format_epoch_millis, normalize_timestamp};
@@ -37,8 +38,8 @@ pub struct Identifier {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackPlan {
     pub identifier: Identifier,
-    /// The body of `POST /users/{id}/events`.
-    pub body: Value,
+    /// The body of `POST /users/{id}/events`, as JSON text.
+    pub body: String,
     pub report: Report,
 }
 
@@ -87,18 +88,68 @@ pub fn track_plan(
         IdentifierKind::Email => "email",
         IdentifierKind::ExternalId => "external_id",
     };
-    let body = json!({
-        "profile": {
-            "source": source,
-            "type": PROFILE_TYPE,
-            "identifiers": [{"type": identifier_type, "value": identifier.value}],
+    let body = EventBody {
+        event: EventPart { created_at: &created_at, properties, source, kind: name },
+        profile: Profile {
+            identifiers: [IdentifierPart { kind: identifier_type, value: &identifier.value }],
+            source,
+            kind: PROFILE_TYPE,
         },
-        "event": {
-            "source": source,
-            "type": name,
-            "properties": properties,
-            "created_at": created_at,
-        }
-    });
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default(); // string keys only: cannot fail
     Ok(TrackPlan { identifier, body, report })
+}
+
+/// The body of `POST /users/{id}/events`, written from borrowed parts: the properties, often most of
+/// the event, are serialized once and never copied. Members are declared in key order, so the text is
+/// exactly that of the same body built as a `serde_json::Value` (whose maps sort their keys).
+#[derive(Serialize)]
+struct EventBody<'a> {
+    event: EventPart<'a>,
+    profile: Profile<'a>,
+}
+
+#[derive(Serialize)]
+struct EventPart<'a> {
+    created_at: &'a str,
+    properties: &'a Map<String, Value>,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct Profile<'a> {
+    identifiers: [IdentifierPart<'a>; 1],
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct IdentifierPart<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    value: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The borrowed body is the text the `Value` body was: the same request, byte for byte.
+    #[test]
+    fn body_text_is_that_of_the_value_it_replaced() {
+        let properties =
+            json!({"plan": "pro", "total": 12.5, "items": [1, {"b": 2, "a": "x\"y"}], "email": "a@example.com"});
+        let properties = properties.as_object().unwrap();
+        let plan =
+            track_plan("Order Completed", properties, "u1", Some("2026-11-22T09:10:54.985Z"), "segment", 0.0).unwrap();
+        let expected = json!({
+            "profile": {"source": "segment", "type": "user", "identifiers": [{"type": "email", "value": "a@example.com"}]},
+            "event": {"source": "segment", "type": "Order Completed", "properties": properties, "created_at": "2026-11-22T09:10:54.985Z"}
+        });
+        assert_eq!(plan.body, expected.to_string());
+    }
 }
