@@ -123,7 +123,7 @@ console.log("|---|---|");
 console.log(`| Node, fresh process: import of pkg/engine-node.js / \`loadEngine()\` | ${fixed(importMs)} ms / **${fixed(loadMs)} ms** |`);
 console.log(`| Node: RSS after load − RSS of an empty Node | +${fixed(rssMiB)} MiB |`);
 if (chromium) {
-  console.log(`| Chromium, fresh browser: \`import()\` over HTTP / \`loadEngine()\` | ${fixed(chromium.importMs)} ms / **${fixed(chromium.loadMs)} ms** |`);
+  console.log(`| Chromium, fresh browser: \`import()\` over HTTP / \`loadEngine()\` (of which the .wasm's fetch) | ${fixed(chromium.importMs)} ms / **${fixed(chromium.loadMs)} ms** (${fixed(chromium.fetchMs)} ms) |`);
   console.log(`| Chromium: renderer RSS after load − before | +${fixed(chromium.rssMiB)} MiB |`);
 }
 console.log(`| WebAssembly memory after the CPU run | ${fixed(median(cpu.map((r) => r.wasmMemoryBytes)) / 1048576, 2)} MiB |`);
