@@ -285,12 +285,48 @@ pub fn format_epoch_millis(ms: f64) -> String {
     format_utc(ms.div_euclid(1000), Some(ms.rem_euclid(1000)))
 }
 
+/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z`, digits written directly (this runs for every track and every
+/// `unchanged` outcome; `format!` with padding was a twentieth of a steady identify).
 fn format_utc(seconds: i64, millis: Option<i64>) -> String {
     let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let fraction = millis.map(|ms| format!(".{ms:03}")).unwrap_or_default();
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    let mut out = String::with_capacity(24);
+    let parts = [(y, 4, '-'), (m, 2, '-'), (d, 2, 'T'), (rest / 3600, 2, ':'), (rest % 3600 / 60, 2, ':')];
+    for (value, width, separator) in parts {
+        push_padded(&mut out, value, width);
+        out.push(separator);
+    }
+    push_padded(&mut out, rest % 60, 2);
+    if let Some(ms) = millis {
+        out.push('.');
+        push_padded(&mut out, ms, 3);
+    }
+    out.push('Z');
+    out
+}
+
+/// `n` in decimal, zero-padded to `width` characters with a leading `-` counted in them (as `{n:0width$}`).
+fn push_padded(out: &mut String, n: i64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let length = digits.len() - at + usize::from(n < 0);
+    if n < 0 {
+        out.push('-');
+    }
+    for _ in length..width {
+        out.push('0');
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn is_leap(y: i64) -> bool {
@@ -331,6 +367,27 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    /// The digits written directly are `format!`'s, for any instant (negative years included).
+    #[test]
+    fn utc_text_is_the_padded_format() {
+        let expected = |seconds: i64, millis: Option<i64>| {
+            let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+            let (y, m, d) = super::civil_from_days(days);
+            let fraction = millis.map(|ms| format!(".{ms:03}")).unwrap_or_default();
+            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{fraction}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+        };
+        let mut x: i64 = 0x2545_f491;
+        for i in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let seconds = (x >> 8) % 400_000_000_000; // ±12,000 years around 1970
+            let millis = if i % 3 == 0 { None } else { Some((x & 0x3ff) % 1000) };
+            assert_eq!(super::format_utc(seconds, millis), expected(seconds, millis), "{seconds} {millis:?}");
+        }
+        for seconds in [0, -1, -62_167_219_200, -62_167_219_201, 253_402_300_799, 253_402_300_800] {
+            assert_eq!(super::format_utc(seconds, Some(7)), expected(seconds, Some(7)));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -4,6 +4,8 @@
 //! string is scanned once and copied in runs. The text is exactly what serde_json writes for the same
 //! values (the derived `Serialize` of each type), which tests/json_writer.rs checks.
 
+use serde_json::{Map, Value};
+
 use crate::flow::{BatchStep, Ended, JobReport, PendingRequest, Step};
 use crate::outcome::{MappingEntry, Outcome};
 use crate::request::RequestDescriptor;
@@ -69,18 +71,18 @@ fn write_uint(out: &mut String, n: u64) {
 }
 
 /// Writes `{"a":…,"b":…}` member by member: `member` opens each (comma, key, colon).
-struct Object<'a> {
+pub(crate) struct Object<'a> {
     out: &'a mut String,
     first: bool,
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut String) -> Object<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Object<'a> {
         out.push('{');
         Object { out, first: true }
     }
 
-    fn member(&mut self, key: &str) -> &mut String {
+    pub(crate) fn member(&mut self, key: &str) -> &mut String {
         if !self.first {
             self.out.push(',');
         }
@@ -90,12 +92,12 @@ impl<'a> Object<'a> {
         self.out
     }
 
-    fn value<T: WriteJson + ?Sized>(&mut self, key: &str, value: &T) {
+    pub(crate) fn value<T: WriteJson + ?Sized>(&mut self, key: &str, value: &T) {
         let out = self.member(key);
         value.write_json(out);
     }
 
-    fn end(self) {
+    pub(crate) fn end(self) {
         self.out.push('}');
     }
 }
@@ -155,6 +157,31 @@ impl<T: WriteJson> WriteJson for [T] {
 impl<T: WriteJson> WriteJson for Vec<T> {
     fn write_json(&self, out: &mut String) {
         self.as_slice().write_json(out);
+    }
+}
+
+/// Any JSON value (an event's traits, a write's attributes): nesting is bounded by the readers
+/// (`json::MAX_DEPTH`), so the recursion is too.
+impl WriteJson for Value {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => b.write_json(out),
+            Value::Number(n) => out.push_str(&crate::json::number_text(n)),
+            Value::String(text) => write_str(out, text),
+            Value::Array(items) => items.write_json(out),
+            Value::Object(members) => members.write_json(out),
+        }
+    }
+}
+
+impl WriteJson for Map<String, Value> {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::new(out);
+        for (key, value) in self {
+            object.value(key, value);
+        }
+        object.end();
     }
 }
 

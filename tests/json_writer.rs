@@ -105,6 +105,19 @@ fn settings_errors_are_written_as_serde_writes_them() {
     same(&Vec::<SettingsError>::new());
 }
 
+#[test]
+fn json_values_are_written_as_serde_writes_them() {
+    let value = serde_json::json!({
+        "z": [null, true, false, 0, -1, 18446744073709551615u64, -9223372036854775808i64, 0.1, 3930.0, 1e300, -2.5e-7],
+        "a": {"nested": {"deeper": [[], {}, ""]}, "text": AWKWARD},
+        "": "empty key",
+        AWKWARD: 1
+    });
+    same(&value);
+    same(value.as_object().unwrap());
+    same(&serde_json::Value::Null);
+}
+
 proptest! {
     #[test]
     fn any_string_is_escaped_as_serde_escapes_it(text in any::<String>()) {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::Flow;
 use crate::cache::fnv;
 use crate::event::format_epoch_millis;
+use crate::json_writer::Object;
 use crate::mapping::group::OrganizationPlan;
 use crate::mapping::identify::UserPlan;
 use crate::mapping::CustomValue;
@@ -36,31 +37,18 @@ fn content_digest(attributes: &Map<String, Value>, custom: &[CustomValue]) -> u6
         let at = sorted.iter().position(|s| s.key > value.key).unwrap_or(sorted.len());
         sorted.insert(at, value);
     }
-    let custom = sorted
-        .iter()
-        .enumerate()
-        .filter(|(i, value)| sorted.get(i + 1).is_none_or(|next| next.key != value.key))
-        .map(|(_, value)| (&value.key, &value.value));
-    let mut text = b"{\"attributes\":".to_vec();
-    write_object(&mut text, attributes.iter());
-    text.extend_from_slice(b",\"custom\":");
-    write_object(&mut text, custom);
-    text.push(b'}');
-    fnv(&text)
-}
-
-/// A JSON object's text from its members, in the order given.
-fn write_object<'a>(text: &mut Vec<u8>, members: impl Iterator<Item = (&'a String, &'a Value)>) {
-    text.push(b'{');
-    for (key, value) in members {
-        if text.last() != Some(&b'{') {
-            text.push(b',');
+    let mut text = String::with_capacity(256);
+    let mut content = Object::new(&mut text);
+    content.value("attributes", attributes);
+    let mut values = Object::new(content.member("custom"));
+    for (i, value) in sorted.iter().enumerate() {
+        if sorted.get(i + 1).is_none_or(|next| next.key != value.key) {
+            values.value(&value.key, &value.value);
         }
-        let _ = serde_json::to_writer(&mut *text, key);
-        text.push(b':');
-        let _ = serde_json::to_writer(&mut *text, value);
     }
-    text.push(b'}');
+    values.end();
+    content.end();
+    fnv(text.as_bytes())
 }
 
 /// `None` when the identify must not be skipped (it removes a membership) or names nobody.

@@ -158,12 +158,12 @@ pub fn field_key(name: &str) -> Result<String, String> {
         return Err("its name has characters outside ASCII, which Zendesk field keys cannot hold".into());
     }
     let mut key = String::with_capacity(name.len() + 4);
-    for word in words(name) {
+    words(name, |word| {
         if !key.is_empty() {
             key.push('_');
         }
         key.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-    }
+    });
     if key.is_empty() {
         Err("its name has no letters or digits to make a Zendesk field key".into())
     } else if key.bytes().all(|b| b.is_ascii_digit()) {
@@ -176,36 +176,36 @@ pub fn field_key(name: &str) -> Result<String, String> {
 /// The title a new field gets: the words of the trait name, capitalized ("favoriteColor" → "Favorite Color").
 pub fn field_title(name: &str) -> String {
     let mut title = String::with_capacity(name.len() + 4);
-    for word in words(name) {
+    words(name, |word| {
         if !title.is_empty() {
             title.push(' ');
         }
         for (i, b) in word.bytes().enumerate() {
             title.push(char::from(if i == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }));
         }
-    }
+    });
     title.truncate(120); // ASCII: words are made of ASCII letters and digits
     title
 }
 
 /// The words of an ASCII name, split where heck splits them: at anything not a letter or digit,
 /// between a lowercase letter and an uppercase one (digits carry the case before them), and before
-/// the last capital of an acronym that starts a word ("HTTPStatus" → "HTTP", "Status").
-fn words(name: &str) -> Vec<&str> {
+/// the last capital of an acronym that starts a word ("HTTPStatus" → "HTTP", "Status"). Each word is
+/// handed to `each` in order (no list is built: this runs for every trait of every event).
+fn words<'a>(name: &'a str, mut each: impl FnMut(&'a str)) {
     #[derive(PartialEq, Clone, Copy)]
     enum Case {
         Boundary,
         Lower,
         Upper,
     }
-    let mut words = Vec::new();
     for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
         let bytes = part.as_bytes();
         let (mut start, mut case) = (0, Case::Boundary);
         for i in 0..bytes.len() {
             let (c, next) = (bytes[i], bytes.get(i + 1));
             let Some(&next) = next else {
-                words.push(&part[start..]);
+                each(&part[start..]);
                 break;
             };
             let next_case = if c.is_ascii_lowercase() {
@@ -216,17 +216,16 @@ fn words(name: &str) -> Vec<&str> {
                 case
             };
             if next_case == Case::Lower && next.is_ascii_uppercase() {
-                words.push(&part[start..=i]);
+                each(&part[start..=i]);
                 (start, case) = (i + 1, Case::Boundary);
             } else if case == Case::Upper && c.is_ascii_uppercase() && next.is_ascii_lowercase() {
-                words.push(&part[start..i]);
+                each(&part[start..i]);
                 (start, case) = (i, Case::Boundary);
             } else {
                 case = next_case;
             }
         }
     }
-    words
 }
 
 /// The type a new field gets from its first value; None for values that cannot make a field.
