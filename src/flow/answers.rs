@@ -20,6 +20,19 @@ pub(super) struct Answer {
     /// A write: `{"user": {id}}` or `{"organization": {id}}`.
     user: Option<u64>,
     organization: Option<u64>,
+    /// A catalog page: `{"user_fields" | "organization_fields": [field], "next_page": url | null}`.
+    pub user_fields: Option<Vec<FieldRow>>,
+    pub organization_fields: Option<Vec<FieldRow>>,
+    pub next_page: Option<Option<String>>,
+}
+
+/// A custom field as a catalog lists it: `key`, `type`, `active`, `custom_field_options[].value`.
+pub(super) struct FieldRow {
+    pub key: String,
+    pub kind: Option<String>,
+    pub active: Option<bool>,
+    /// The options' values (those without a string value left out), or None without a list.
+    pub options: Option<Vec<String>>,
 }
 
 pub(super) struct UserRow {
@@ -72,6 +85,11 @@ impl<'de> Visitor<'de> for AnswerVisitor {
                 "organizations" => once(&mut answer.organizations, map.next_value_seed(Any(List(IdVisitor)))?)?,
                 "user" => once(&mut answer.user, map.next_value_seed(Any(IdVisitor))?)?,
                 "organization" => once(&mut answer.organization, map.next_value_seed(Any(IdVisitor))?)?,
+                "user_fields" => once(&mut answer.user_fields, map.next_value_seed(Any(List(FieldVisitor)))?)?,
+                "organization_fields" => {
+                    once(&mut answer.organization_fields, map.next_value_seed(Any(List(FieldVisitor)))?)?
+                }
+                "next_page" => once(&mut answer.next_page, map.next_value_seed(Any(OptionalText))?)?,
                 _ => skim::skip(&mut map)?,
             }
         }
@@ -122,6 +140,73 @@ impl<'de> Visitor<'de> for UserVisitor {
         }
         let id = id.ok_or_else(|| de::Error::custom(skim::REFUSED))?;
         Ok(UserRow { id, email: email.flatten(), active: active.flatten() })
+    }
+    refuse!(unit, bool, i64, u64, f64, str, seq);
+}
+
+#[derive(Clone)]
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = FieldRow;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a custom field")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldRow, A::Error> {
+        let (mut key, mut kind, mut active, mut options) = (None, None, None, None);
+        while let Some(name) = skim::next_key(&mut map)? {
+            match name.as_str() {
+                "key" => once(&mut key, map.next_value_seed(Any(OptionalText))?)?,
+                "type" => once(&mut kind, map.next_value_seed(Any(OptionalText))?)?,
+                "active" => once(&mut active, map.next_value_seed(Any(OptionalBool))?)?,
+                "custom_field_options" => once(&mut options, map.next_value_seed(Any(OptionValues))?)?,
+                _ => skim::skip(&mut map)?,
+            }
+        }
+        let key = key.flatten().ok_or_else(|| de::Error::custom(skim::REFUSED))?;
+        Ok(FieldRow { key, kind: kind.flatten(), active: active.flatten(), options: options.flatten() })
+    }
+    refuse!(unit, bool, i64, u64, f64, str, seq);
+}
+
+/// `null`, or a list of `{value, …}` objects: their string values.
+struct OptionValues;
+
+impl<'de> Visitor<'de> for OptionValues {
+    type Value = Option<Vec<String>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of options")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(value) = seq.next_element_seed(Any(OptionValue))? {
+            values.extend(value);
+        }
+        Ok(Some(values))
+    }
+    refuse!(bool, i64, u64, f64, str, map);
+}
+
+/// `{"value": "…", …}` → its value (None when it has none).
+struct OptionValue;
+
+impl<'de> Visitor<'de> for OptionValue {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an option")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut value = None;
+        while let Some(name) = skim::next_key(&mut map)? {
+            match name.as_str() {
+                "value" => once(&mut value, map.next_value_seed(Any(OptionalText))?)?,
+                _ => skim::skip(&mut map)?,
+            }
+        }
+        Ok(value.flatten())
     }
     refuse!(unit, bool, i64, u64, f64, str, seq);
 }
