@@ -160,6 +160,20 @@ impl<T: WriteJson> WriteJson for Vec<T> {
     }
 }
 
+/// `{"<name>": value}`: a Zendesk write's body (`{"user": {…}}`), written from the borrowed value.
+pub struct Wrapped<'a, T: ?Sized> {
+    pub name: &'a str,
+    pub value: &'a T,
+}
+
+impl<T: WriteJson + ?Sized> WriteJson for Wrapped<'_, T> {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::new(out);
+        object.value(self.name, self.value);
+        object.end();
+    }
+}
+
 /// Any JSON value (an event's traits, a write's attributes): nesting is bounded by the readers
 /// (`json::MAX_DEPTH`), so the recursion is too.
 impl WriteJson for Value {

@@ -1,10 +1,10 @@
 //! Request descriptors: ready-to-send HTTP requests that the host performs as they are.
 
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub use crate::encoding::percent_encode;
+use crate::json_writer::{to_json, WriteJson};
 use crate::settings::Settings;
 
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +54,9 @@ impl Api {
         self.request(Method::Get, path, query, None)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> RequestDescriptor {
-        self.request(Method::Post, path, &[], Some(body))
+    /// Bodies are written by `json_writer` (a `Value`, or a borrowed `Wrapped` that copies nothing).
+    pub fn post<T: WriteJson + ?Sized>(&self, path: &str, body: &T) -> RequestDescriptor {
+        self.request(Method::Post, path, &[], Some(to_json(body)))
     }
 
     /// A POST whose body is JSON text already.
@@ -63,8 +64,8 @@ impl Api {
         self.descriptor(Method::Post, [self.base.as_str(), path].concat(), Some(body))
     }
 
-    pub fn put(&self, path: &str, body: &Value) -> RequestDescriptor {
-        self.request(Method::Put, path, &[], Some(body))
+    pub fn put<T: WriteJson + ?Sized>(&self, path: &str, body: &T) -> RequestDescriptor {
+        self.request(Method::Put, path, &[], Some(to_json(body)))
     }
 
     pub fn delete(&self, path: &str) -> RequestDescriptor {
@@ -87,7 +88,7 @@ impl Api {
         Some(self.descriptor(Method::Get, format!("{}/{rest}", self.base), None))
     }
 
-    fn request(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<&Value>) -> RequestDescriptor {
+    fn request(&self, method: Method, path: &str, query: &[(&str, &str)], body: Option<String>) -> RequestDescriptor {
         let mut url = [self.base.as_str(), path].concat();
         for (i, (key, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
@@ -95,7 +96,7 @@ impl Api {
             url.push('=');
             url.push_str(&percent_encode(value));
         }
-        self.descriptor(method, url, body.map(Value::to_string))
+        self.descriptor(method, url, body)
     }
 
     fn descriptor(&self, method: Method, url: String, body: Option<String>) -> RequestDescriptor {

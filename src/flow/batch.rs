@@ -28,6 +28,7 @@ use super::zendesk::{unreadable, written_id};
 use super::{run, with_report, Channel, Flow, PendingRequest};
 use crate::cache::FieldKind;
 use crate::event::{Call, Event};
+use crate::json_writer::Wrapped;
 use crate::mapping::group::{organization_plan, OrganizationPlan};
 use crate::mapping::identify::{user_plan, UserPlan};
 use crate::outcome::{Code, Outcome};
@@ -1248,23 +1249,29 @@ async fn single_write(flow: &Flow, bulk: Bulk, mut body: Value) -> ItemResult {
     let (request, wrapper, doing) = match bulk {
         Bulk::UpdateUsers => {
             let id = body.as_object_mut().and_then(|b| b.remove("id")).and_then(|v| v.as_u64()).unwrap_or_default();
-            (flow.api.put(&format!("/users/{id}"), &json!({"user": body})), "user", "updating the user")
+            (
+                flow.api.put(&format!("/users/{id}"), &Wrapped { name: "user", value: &body }),
+                "user",
+                "updating the user",
+            )
         }
-        Bulk::UpsertUsers => {
-            (flow.api.post("/users/create_or_update", &json!({"user": body})), "user", "creating or updating the user")
-        }
+        Bulk::UpsertUsers => (
+            flow.api.post("/users/create_or_update", &Wrapped { name: "user", value: &body }),
+            "user",
+            "creating or updating the user",
+        ),
         Bulk::UpdateOrganizations | Bulk::CreateOrganizations => {
             if let Some(b) = body.as_object_mut() {
                 b.remove("id");
             }
             (
-                flow.api.post("/organizations/create_or_update", &json!({"organization": body})),
+                flow.api.post("/organizations/create_or_update", &Wrapped { name: "organization", value: &body }),
                 "organization",
                 "creating or updating the organization",
             )
         }
         Bulk::Memberships => (
-            flow.api.post("/organization_memberships", &json!({"organization_membership": body})),
+            flow.api.post("/organization_memberships", &Wrapped { name: "organization_membership", value: &body }),
             "organization_membership",
             "adding the user to the organization",
         ),

@@ -10,6 +10,7 @@ use super::zendesk::written_id;
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
 use crate::event::Event;
+use crate::json_writer::Wrapped;
 use crate::mapping::group::{organization_plan, OrganizationPlan};
 use crate::mapping::track::{Identifier, IdentifierKind};
 use crate::outcome::{Code, Outcome};
@@ -73,7 +74,7 @@ async fn write_organization(
     if !fields.is_empty() {
         attributes.insert("organization_fields".into(), Value::Object(fields));
     }
-    let body = serde_json::json!({ "organization": attributes });
+    let body = Wrapped { name: "organization", value: &*attributes };
     let response = flow.exchange.send(flow.api.post("/organizations/create_or_update", &body)).await;
     if response.status == 403 {
         return Err(needs_administrator(&response, "creating or updating the organization"));

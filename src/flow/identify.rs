@@ -8,6 +8,7 @@ use super::zendesk::written_id;
 use super::{with_report, Flow};
 use crate::cache::FieldKind;
 use crate::event::Event;
+use crate::json_writer::Wrapped;
 use crate::mapping::identify::{user_plan, UserPlan};
 use crate::mapping::Report;
 use crate::outcome::{Code, Outcome};
@@ -90,7 +91,7 @@ async fn write_user(flow: &Flow, event: &Event, plan: &mut UserPlan) -> Result<O
         None => ("/users/create_or_update".to_string(), "creating or updating the user"),
     };
     let write = |attributes: &Map<String, Value>| {
-        let body = serde_json::json!({ "user": attributes });
+        let body = Wrapped { name: "user", value: attributes };
         if existing.is_some() {
             flow.api.put(&path, &body)
         } else {
