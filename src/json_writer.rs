@@ -1,8 +1,9 @@
-//! The engine's results as JSON text, written by hand for the trip to JavaScript (`JSON.parse` makes
-//! plain objects of it). serde_json's serializer spent a sixth of a steady identify in WebAssembly on
-//! its string escaping, through layers of writer calls that `opt-level = "z"` does not inline; here a
-//! string is scanned once and copied in runs. The text is exactly what serde_json writes for the same
-//! values (the derived `Serialize` of each type), which tests/json_writer.rs checks.
+//! Every JSON text the engine writes, written by hand: results for the trip to JavaScript (`JSON.parse`
+//! makes plain objects of them), request bodies (from borrowed parts: nothing is copied into a `Value`
+//! first) and the digests of writes. serde_json's serializer spent a sixth of a steady identify in
+//! WebAssembly on its string escaping, through layers of writer calls that `opt-level = "z"` does not
+//! inline; here a string is scanned once and copied in runs. The text is exactly what serde_json writes
+//! for the same values (the derived `Serialize` of each type), which tests/json_writer.rs checks.
 
 use serde_json::{Map, Value};
 

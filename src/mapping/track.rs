@@ -10,11 +10,11 @@
 //! | settings `sourceName`   | `event.source` and `profile.source` (default `segment`) |
 //! | (fixed)                 | `profile.type` = `user`                          |
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Report;
 use crate::event::{format_epoch_millis, normalize_timestamp};
+use crate::json_writer::{Object, WriteJson};
 use crate::outcome::{Code, Outcome};
 
 /// The Sunshine profile type of every event this destination records.
@@ -88,49 +88,39 @@ pub fn track_plan(
         IdentifierKind::Email => "email",
         IdentifierKind::ExternalId => "external_id",
     };
-    let body = EventBody {
-        event: EventPart { created_at: &created_at, properties, source, kind: name },
-        profile: Profile {
-            identifiers: [IdentifierPart { kind: identifier_type, value: &identifier.value }],
-            source,
-            kind: PROFILE_TYPE,
-        },
-    };
-    let body = serde_json::to_string(&body).unwrap_or_default(); // string keys only: cannot fail
+    // The body of `POST /users/{id}/events`, written from borrowed parts: the properties, often most
+    // of the event, are written once and never copied. Members in key order: the text is exactly that
+    // of the same body built as a `serde_json::Value` (whose maps sort their keys).
+    let mut body = String::with_capacity(256);
+    let mut top = Object::new(&mut body);
+    let mut event = Object::new(top.member("event"));
+    event.value("created_at", created_at.as_str());
+    event.value("properties", properties);
+    event.value("source", source);
+    event.value("type", name);
+    event.end();
+    let mut profile = Object::new(top.member("profile"));
+    profile.value("identifiers", &[IdentifierPart { kind: identifier_type, value: &identifier.value }][..]);
+    profile.value("source", source);
+    profile.value("type", PROFILE_TYPE);
+    profile.end();
+    top.end();
     Ok(TrackPlan { identifier, body, report })
 }
 
-/// The body of `POST /users/{id}/events`, written from borrowed parts: the properties, often most of
-/// the event, are serialized once and never copied. Members are declared in key order, so the text is
-/// exactly that of the same body built as a `serde_json::Value` (whose maps sort their keys).
-#[derive(Serialize)]
-struct EventBody<'a> {
-    event: EventPart<'a>,
-    profile: Profile<'a>,
-}
-
-#[derive(Serialize)]
-struct EventPart<'a> {
-    created_at: &'a str,
-    properties: &'a Map<String, Value>,
-    source: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-}
-
-#[derive(Serialize)]
-struct Profile<'a> {
-    identifiers: [IdentifierPart<'a>; 1],
-    source: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-}
-
-#[derive(Serialize)]
+/// One of a Sunshine profile's identifiers: `{"type": …, "value": …}`.
 struct IdentifierPart<'a> {
-    #[serde(rename = "type")]
     kind: &'a str,
     value: &'a str,
+}
+
+impl WriteJson for IdentifierPart<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::new(out);
+        object.value("type", self.kind);
+        object.value("value", self.value);
+        object.end();
+    }
 }
 
 #[cfg(test)]
