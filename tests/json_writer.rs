@@ -125,4 +125,12 @@ proptest! {
         write_str(&mut out, &text);
         prop_assert_eq!(out, serde_json::to_string(&text).unwrap());
     }
+
+    /// Mostly ASCII, with the characters that need escaping anywhere in or across 8-byte chunks.
+    #[test]
+    fn strings_with_escapes_are_escaped_as_serde_escapes_them(text in "[a-zA-Z0-9 ~\\x7f\"\\\\\\x00-\\x1fé—😀]{0,48}") {
+        let mut out = String::new();
+        write_str(&mut out, &text);
+        prop_assert_eq!(out, serde_json::to_string(&text).unwrap());
+    }
 }
