@@ -311,14 +311,14 @@ pub fn zendesk_time_zone(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         return None;
     }
-    if let Some(&(zendesk, _)) = ZONES.iter().find(|(z, _)| z.eq_ignore_ascii_case(name)) {
+    if let Some(&(zendesk, _)) = ZONES.iter().find(|(z, _)| same_name(z, name)) {
         return Some(zendesk);
     }
     let iana = lookup(ALIASES, name).unwrap_or(name);
     if let Some(zendesk) = lookup(PREFERRED, iana) {
         return Some(zendesk);
     }
-    if let Some(&(zendesk, _)) = ZONES.iter().find(|(_, i)| i.eq_ignore_ascii_case(iana)) {
+    if let Some(&(zendesk, _)) = ZONES.iter().find(|(_, i)| same_name(i, iana)) {
         return Some(zendesk);
     }
     lookup(EQUIVALENTS, iana)
@@ -326,7 +326,13 @@ pub fn zendesk_time_zone(name: &str) -> Option<&'static str> {
 
 /// The value for `key` (ASCII case-insensitive) in a (key, value) table.
 fn lookup(table: &'static [(&'static str, &'static str)], key: &str) -> Option<&'static str> {
-    table.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|&(_, v)| v)
+    table.iter().find(|(k, _)| same_name(k, key)).map(|&(_, v)| v)
+}
+
+/// ASCII case-insensitive equality, lengths first: a lookup scans hundreds of names for every
+/// identify with a time zone, and nearly all differ in length.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
 
 #[cfg(test)]
