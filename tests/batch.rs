@@ -534,6 +534,21 @@ fn groups_write_organizations_in_jobs_then_memberships_and_an_existing_membershi
     );
     assert!(o.warnings.iter().any(|w| w.contains("named after its groupId `fresh`")));
 
+    // That organization was written though its user is unknown: the same group again looks the user up
+    // but does not write the organization again.
+    let (jobs, sent) = (zendesk.jobs.len(), run.sent.len());
+    let run =
+        run_batch(&d, vec![json!({"type": "group", "userId": "nobody", "groupId": "fresh", "traits": {}})], |s| {
+            zendesk.answer(s)
+        });
+    assert_eq!(
+        run.outcomes[0].message,
+        "no Zendesk user has external_id nobody; organization 701 unchanged, but the user was not added to it (identify the user first)"
+    );
+    assert_eq!(zendesk.jobs.len(), jobs, "no job: {:?}", run.sent);
+    assert!(run.sent.len() < sent);
+    assert!(run.sent.iter().all(|s| s.path.starts_with("/users/")), "{:?}", run.sent);
+
     // A hot organization gaining a member is not rewritten; a repeated group sends nothing.
     zendesk.results = default_results;
     zendesk.users_by_external_id.insert("u2".into(), 11);

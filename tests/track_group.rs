@@ -375,6 +375,53 @@ fn seed_group_writes_the_organization_then_the_membership() {
     assert!(outcome.warnings.is_empty());
 }
 
+/// The organization is valid on its own: once written, a later group for a user Zendesk still does not
+/// know looks the user up again but does not rewrite the unchanged organization (the default
+/// `unchangedTtlSeconds`); once the user exists, the membership is added.
+#[test]
+fn a_group_for_an_unknown_user_writes_its_organization_once() {
+    let d = destination(json!({}));
+    let event = json!({"type": "group", "groupId": "908172409", "userId": "6789", "traits": {"name": "LA Lakers"}});
+    let outcome = converse(
+        &d,
+        event.clone(),
+        vec![
+            get("/organizations/search?external_id=908172409", 200, json!({"organizations": [], "count": 0})),
+            get("/organizations/search?name=LA%20Lakers", 200, json!({"organizations": [], "count": 0})),
+            post(
+                "/organizations/create_or_update",
+                json!({"organization": {"external_id": "908172409", "name": "LA Lakers"}}),
+                201,
+                json!({"organization": {"id": 500}}),
+            ),
+            get("/users?external_id=6789", 200, no_users()),
+        ],
+    );
+    assert_eq!(outcome.code, Code::UserNotFound);
+    assert!(outcome.message.starts_with("no Zendesk user has external_id 6789; organization 500 created, but"));
+
+    let outcome = converse(&d, event.clone(), vec![get("/users?external_id=6789", 200, no_users())]);
+    assert_eq!(outcome.code, Code::UserNotFound);
+    assert!(outcome.message.starts_with("no Zendesk user has external_id 6789; organization 500 unchanged, but"));
+
+    let outcome = converse(
+        &d,
+        event.clone(),
+        vec![
+            get("/users?external_id=6789", 200, users(&[(41, "magic@lakers.com")])),
+            post(
+                "/organization_memberships",
+                json!({"organization_membership": {"user_id": 41, "organization_id": 500}}),
+                201,
+                json!({"organization_membership": {"id": 1}}),
+            ),
+        ],
+    );
+    assert_eq!(outcome.message, "organization 500 unchanged; user 41 added to it");
+    // Both writes are remembered now: the same group again sends nothing.
+    assert_eq!(converse(&d, event, vec![]).code, Code::Unchanged);
+}
+
 #[test]
 fn group_standard_traits_and_a_name_for_new_organizations() {
     let d = destination(json!({"allowGroupWithoutUserId": true}));

@@ -508,8 +508,16 @@ async fn run_round(flow: &Flow, round: Vec<(usize, Event)>, outcomes: &Outcomes)
         finish(user.index, with_report(outcome, user.plan.report));
     }
     for mut organization in organizations {
+        // Nothing ended it before its membership: its write went through (or it was as last written),
+        // so its digest counts whatever becomes of the membership (as for a single group).
+        let written = organization.end.is_none() && organization.id.is_some();
         let outcome = match group_outcome(&mut organization) {
-            Some(outcome) => outcome,
+            Some(outcome) => {
+                if written {
+                    flow.remember_written(Some(&organization.digests.organization));
+                }
+                outcome
+            }
             None => {
                 flow.remember_written(Some(&organization.digests.organization));
                 flow.remember_written(organization.digests.membership.as_ref());

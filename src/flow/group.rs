@@ -27,26 +27,34 @@ pub(super) async fn group(flow: &Flow, event: &Event, group_id: &str, traits: &M
     if let Some(outcome) = flow.group_unchanged(&digests) {
         return with_report(outcome, plan.report);
     }
-    let outcome = write_organization(flow, event.user_id.as_deref(), &mut plan, &digests).await;
-    if outcome.is_ok() {
-        flow.remember_written(Some(&digests.organization));
-        flow.remember_written(digests.membership.as_ref());
-    }
+    // The organization's digest counts once it is written, whatever becomes of the membership: a user
+    // Zendesk does not know yet must not make every later group rewrite the same organization.
+    let outcome = match write_organization(flow, &mut plan, &digests).await {
+        Ok((organization_id, message)) => {
+            flow.remember_written(Some(&digests.organization));
+            let added = add_member(flow, event.user_id.as_deref(), organization_id, message).await;
+            if added.is_ok() {
+                flow.remember_written(digests.membership.as_ref());
+            }
+            added
+        }
+        Err(failure) => Err(failure),
+    };
     with_report(outcome.unwrap_or_else(|failure| failure), plan.report)
 }
 
+/// The organization written (or found as last written): its id and what was done, for the message.
 async fn write_organization(
     flow: &Flow,
-    user_id: Option<&str>,
     plan: &mut OrganizationPlan,
     digests: &GroupDigests,
-) -> Result<Outcome, Outcome> {
+) -> Result<(u64, String), Outcome> {
     let OrganizationPlan { external_id, attributes, custom, report } = plan;
     let known = flow.cache.borrow().organization_by_external_id(external_id);
     // The organization is as last written: only the membership is new.
     let unchanged = known.filter(|_| flow.written_at(&digests.organization).is_some());
     if let Some(organization_id) = unchanged {
-        return add_member(flow, user_id, organization_id, format!("organization {organization_id} unchanged")).await;
+        return Ok((organization_id, format!("organization {organization_id} unchanged")));
     }
     if known.is_none() {
         let found = flow.organizations_by_external_id(external_id).await?;
@@ -83,7 +91,7 @@ async fn write_organization(
     attributes.remove("id");
     flow.cache.borrow_mut().remember_organization(organization_id, external_id);
     let verb = if response.status == 201 { "created" } else { "updated" };
-    add_member(flow, user_id, organization_id, format!("organization {organization_id} {verb}")).await
+    Ok((organization_id, format!("organization {organization_id} {verb}")))
 }
 
 /// Adds the calling user (when there is one) to the organization.

@@ -4,7 +4,8 @@
 //!
 //! The digest is taken from what the event asks for (attributes and raw custom values), before any
 //! lookup, so a skipped event costs no request at all. A group has two: the organization's content,
-//! and the membership it adds; an organization that only gains members is not rewritten. An identify
+//! and the membership it adds; an organization that only gains members is not rewritten, and its
+//! digest counts once it is written even when the membership then fails (an unknown user). An identify
 //! that removes the user from an organization is never skipped (the membership may have been added
 //! again since), and a removal forgets that user's membership digests.
 
