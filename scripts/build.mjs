@@ -10,8 +10,10 @@ import { ensureAll, root, run } from "./toolchain.mjs";
 const OUT = join(root, "pkg", "wasm");
 const WASM = join(OUT, "zendesk_destination_bg.wasm");
 const STAMP = join(root, ".build-stamp");
-export const SIZE_LIMIT_RAW = 400 * 1024;
-export const SIZE_LIMIT_GZIP = 170 * 1024;
+// Lowered from 400 / 170 KB when issue 12's work brought the module to 378 / 162 KB: the budget keeps
+// what was won (README, "Size"); a change that needs more says so there, with its measured gain.
+export const SIZE_LIMIT_RAW = 385 * 1024;
+export const SIZE_LIMIT_GZIP = 165 * 1024;
 
 function sourceHash() {
   const hash = createHash("sha256");
