@@ -306,27 +306,12 @@ fn format_utc(seconds: i64, millis: Option<i64>) -> String {
     out
 }
 
-/// `n` in decimal, zero-padded to `width` characters with a leading `-` counted in them (as `{n:0width$}`).
+/// `n` zero-padded to `width` characters with a leading `-` counted in them (as `{n:0width$}`).
 fn push_padded(out: &mut String, n: i64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let length = digits.len() - at + usize::from(n < 0);
     if n < 0 {
         out.push('-');
     }
-    for _ in length..width {
-        out.push('0');
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    crate::json::push_decimal(out, n.unsigned_abs(), width.saturating_sub(usize::from(n < 0)));
 }
 
 fn is_leap(y: i64) -> bool {

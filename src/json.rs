@@ -1,5 +1,6 @@
 //! JSON helpers shared by the modules that read and write JSON text: error descriptions, the nesting
-//! depth check, and number text. A leaf module: it depends on nothing else in the crate.
+//! depth check, and number text (also the digits of written times). A leaf module: it depends on
+//! nothing else in the crate.
 
 /// Where a JSON text went wrong. Written here rather than with serde_json's `Display`, which pulls in
 /// the formatting of every I/O error kind (a parse from a string never has one).
@@ -57,4 +58,24 @@ pub(crate) fn nesting_depth(text: &str) -> usize {
 /// core's formatter, which would add 14 KB to the module for the same digits.
 pub(crate) fn number_text(n: &serde_json::Number) -> String {
     serde_json::to_string(n).unwrap_or_default()
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits, written without `format!`'s machinery
+/// (written times and the integers of results are on every event's path).
+pub(crate) fn push_decimal(out: &mut String, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in digits.len() - at..width {
+        out.push('0');
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }

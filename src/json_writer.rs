@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::flow::{BatchStep, Ended, JobReport, PendingRequest, Step};
+use crate::json::push_decimal;
 use crate::outcome::{MappingEntry, Outcome};
 use crate::request::RequestDescriptor;
 use crate::settings::SettingsError;
@@ -53,22 +54,6 @@ pub fn write_str(out: &mut String, text: &str) {
     }
     out.push_str(&text[start..]);
     out.push('"');
-}
-
-/// An unsigned integer in decimal.
-fn write_uint(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Writes `{"a":…,"b":…}` member by member: `member` opens each (comma, key, colon).
@@ -123,13 +108,13 @@ impl WriteJson for bool {
 
 impl WriteJson for usize {
     fn write_json(&self, out: &mut String) {
-        write_uint(out, *self as u64);
+        push_decimal(out, *self as u64, 1);
     }
 }
 
 impl WriteJson for u32 {
     fn write_json(&self, out: &mut String) {
-        write_uint(out, u64::from(*self));
+        push_decimal(out, u64::from(*self), 1);
     }
 }
 
