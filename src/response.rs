@@ -1,9 +1,12 @@
 //! Responses the host feeds back, and how Zendesk's failures become outcomes.
 
+use serde::de;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::outcome::{Code, Outcome};
+use crate::skim::{self, refuse};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Response {
@@ -13,6 +16,41 @@ pub struct Response {
     pub body: Option<String>,
     /// Why no answer came, when `status` is 0.
     pub error: Option<String>,
+}
+
+/// The response headers the engine reads (lowercase). Zendesk answers carry twenty or so (rate-limit
+/// counters, request ids, caching…); reading all of them into a map doubled the cost of taking a
+/// response in through the JavaScript surface, so it keeps only these (`read_headers`).
+pub const READ_HEADERS: &[&str] = &["retry-after"];
+
+/// From a headers object's JSON text, the [`READ_HEADERS`] (any case), everything else skimmed; `None`
+/// when the text is not one JSON object (the caller then reads it whole).
+pub fn read_headers(text: &str) -> Option<BTreeMap<String, Value>> {
+    crate::skim::read(text, HeaderVisitor)
+}
+
+struct HeaderVisitor;
+
+impl<'de> de::Visitor<'de> for HeaderVisitor {
+    type Value = BTreeMap<String, Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a headers object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut headers = BTreeMap::new();
+        while let Some(name) = skim::next_key(&mut map)? {
+            if READ_HEADERS.iter().any(|read| read.eq_ignore_ascii_case(name.as_str())) {
+                let value: Value = map.next_value()?;
+                if headers.insert(name.as_str().to_string(), value).is_some() {
+                    return Err(de::Error::custom(skim::REFUSED));
+                }
+            } else {
+                skim::skip(&mut map)?;
+            }
+        }
+        Ok(headers)
+    }
+    refuse!(unit, bool, i64, u64, f64, str, seq);
 }
 
 impl Response {
@@ -52,7 +90,10 @@ impl Response {
         serde_json::from_str(self.body.as_deref()?).ok()
     }
 
+    /// A header's value, by name in any case. Only the [`READ_HEADERS`] are ever asked for (the
+    /// JavaScript surface keeps no others).
     pub fn header(&self, name: &str) -> Option<String> {
+        debug_assert!(READ_HEADERS.contains(&name), "add `{name}` to READ_HEADERS");
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -156,4 +197,29 @@ fn describe_error(json: &Value) -> String {
 pub fn is_already_taken(response: &Response) -> bool {
     response.status == 422
         && response.body.as_deref().is_some_and(|b| b.to_ascii_lowercase().contains("already been taken"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_headers_read_are_kept_in_any_case() {
+        let text =
+            r#"{"content-type":"application/json","Retry-After":"17","x-rate-limit-remaining":"0","vary":["a","b"]}"#;
+        let headers = read_headers(text).unwrap();
+        assert_eq!(headers, BTreeMap::from([("Retry-After".to_string(), json!("17"))]));
+        let response = Response { status: 429, headers, ..Response::default() };
+        assert_eq!(response.header("retry-after").as_deref(), Some("17"));
+
+        assert_eq!(read_headers(r#"{"RETRY-AFTER":[3,"x"]}"#).unwrap()["RETRY-AFTER"], json!([3, "x"]));
+        assert_eq!(read_headers("{}").unwrap(), BTreeMap::new());
+        // Two spellings of one header are both kept, as a whole reading kept them.
+        assert_eq!(read_headers(r#"{"retry-after":"1","Retry-After":"2"}"#).unwrap().len(), 2);
+        // Anything but one object: the caller reads the text whole.
+        for other in ["[]", "null", "\"x\"", "{", r#"{"a":1} x"#] {
+            assert_eq!(read_headers(other), None, "{other}");
+        }
+    }
 }

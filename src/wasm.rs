@@ -179,15 +179,28 @@ fn response_fields(value: &JsValue) -> Option<Response> {
     let headers = if absent(&headers) {
         Default::default()
     } else if headers.is_object() && !js_sys::Array::is_array(&headers) {
-        let text = js_sys::JSON::stringify(&headers).ok()?.as_string()?;
-        match serde_json::from_str(&text).ok()? {
-            serde_json::Value::Object(map) => map.into_iter().collect(),
-            _ => return None,
-        }
+        // Only the headers the engine reads are kept: a Zendesk answer's twenty others cost as much
+        // as the rest of the response when they were all read into a map.
+        crate::response::read_headers(&js_sys::JSON::stringify(&headers).ok()?.as_string()?)?
     } else {
         return None;
     };
     Some(Response { status, headers, body, error })
+}
+
+/// The host's answer, read field by field (`response_fields`), else as JSON text; what neither can read
+/// becomes "no answer" with the reason, which ends the event `failed/zendesk_unavailable`. Single
+/// conversations and batches read answers alike.
+fn host_response(value: &JsValue) -> Response {
+    let response = match response_fields(value) {
+        Some(fields) => Ok(fields),
+        None => parse(value).and_then(|json| Response::from_value(&json)),
+    };
+    response.unwrap_or_else(|why| Response {
+        status: 0,
+        error: Some(format!("the host passed an unreadable response ({why})")),
+        ..Response::default()
+    })
 }
 
 fn settings_from(value: &JsValue) -> Result<Settings, Vec<SettingsError>> {
@@ -345,16 +358,7 @@ impl Batch {
         id: u32,
         #[wasm_bindgen(unchecked_param_type = "ZendeskResponse")] response: JsValue,
     ) -> JsValue {
-        let response = match parse(&response) {
-            Ok(json) => Response::from_value(&json),
-            Err(why) => Err(why),
-        };
-        let response = response.unwrap_or_else(|why| Response {
-            status: 0,
-            error: Some(format!("the host passed an unreadable response ({why})")),
-            ..Response::default()
-        });
-        let step = self.inner.respond(id, response).clone();
+        let step = self.inner.respond(id, host_response(&response)).clone();
         self.out(&step)
     }
 
@@ -404,15 +408,6 @@ impl Conversation {
     /// Takes `{status, headers, body}` (status 0 with `error` when no answer came) and returns the next step.
     #[wasm_bindgen(unchecked_return_type = "Step")]
     pub fn respond(&mut self, #[wasm_bindgen(unchecked_param_type = "ZendeskResponse")] response: JsValue) -> JsValue {
-        let response = match response_fields(&response) {
-            Some(fields) => Ok(fields),
-            None => parse(&response).and_then(|json| Response::from_value(&json)),
-        };
-        let response = response.unwrap_or_else(|why| Response {
-            status: 0,
-            error: Some(format!("the host passed an unreadable response ({why})")),
-            ..Response::default()
-        });
-        to_js(self.inner.respond(response))
+        to_js(self.inner.respond(host_response(&response)))
     }
 }
