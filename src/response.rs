@@ -217,6 +217,9 @@ mod tests {
         assert_eq!(read_headers("{}").unwrap(), BTreeMap::new());
         // Two spellings of one header are both kept, as a whole reading kept them.
         assert_eq!(read_headers(r#"{"retry-after":"1","Retry-After":"2"}"#).unwrap().len(), 2);
+        // A header nested past serde_json's depth limit is skimmed without recursion, not refused.
+        let deep = format!(r#"{{"x":{}1{},"retry-after":"5"}}"#, "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(read_headers(&deep).unwrap()["retry-after"], json!("5"));
         // Anything but one object: the caller reads the text whole.
         for other in ["[]", "null", "\"x\"", "{", r#"{"a":1} x"#] {
             assert_eq!(read_headers(other), None, "{other}");
