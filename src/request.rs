@@ -61,7 +61,7 @@ impl Api {
 
     /// A POST whose body is JSON text already.
     pub fn post_text(&self, path: &str, body: String) -> RequestDescriptor {
-        self.descriptor(Method::Post, [self.base.as_str(), path].concat(), Some(body))
+        self.request(Method::Post, path, &[], Some(body))
     }
 
     pub fn put<T: WriteJson + ?Sized>(&self, path: &str, body: &T) -> RequestDescriptor {

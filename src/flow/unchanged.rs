@@ -31,21 +31,22 @@ pub struct WriteDigest {
 /// with both objects in key order (the text of that `Value`, which digests taken before were made
 /// from), written from borrowed parts rather than copied into a `Value` first.
 fn content_digest(attributes: &Map<String, Value>, custom: &[CustomValue]) -> u64 {
-    // In key order, equal keys in their order (the last one counts, as in a map). A few values: an
-    // insertion costs nothing here, where the standard library's sort would add 4 KB to the module.
+    // In key order, a repeated key keeping its last value (as a map would). A few values: an insertion
+    // costs nothing here, where the standard library's sort would add 4 KB to the module.
     let mut sorted: Vec<&CustomValue> = Vec::with_capacity(custom.len());
     for value in custom {
-        let at = sorted.iter().position(|s| s.key > value.key).unwrap_or(sorted.len());
-        sorted.insert(at, value);
+        match sorted.iter().position(|s| s.key >= value.key) {
+            Some(at) if sorted[at].key == value.key => sorted[at] = value,
+            Some(at) => sorted.insert(at, value),
+            None => sorted.push(value),
+        }
     }
     let mut text = String::with_capacity(256);
     let mut content = Object::new(&mut text);
     content.value("attributes", attributes);
     let mut values = Object::new(content.member("custom"));
-    for (i, value) in sorted.iter().enumerate() {
-        if sorted.get(i + 1).is_none_or(|next| next.key != value.key) {
-            values.value(&value.key, &value.value);
-        }
+    for value in sorted {
+        values.value(&value.key, &value.value);
     }
     values.end();
     content.end();
