@@ -157,13 +157,7 @@ pub fn field_key(name: &str) -> Result<String, String> {
     if !name.is_ascii() {
         return Err("its name has characters outside ASCII, which Zendesk field keys cannot hold".into());
     }
-    let mut key = String::with_capacity(name.len() + 4);
-    words(name, |word| {
-        if !key.is_empty() {
-            key.push('_');
-        }
-        key.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
-    });
+    let key = join_words(name, '_', false);
     if key.is_empty() {
         Err("its name has no letters or digits to make a Zendesk field key".into())
     } else if key.bytes().all(|b| b.is_ascii_digit()) {
@@ -175,17 +169,25 @@ pub fn field_key(name: &str) -> Result<String, String> {
 
 /// The title a new field gets: the words of the trait name, capitalized ("favoriteColor" → "Favorite Color").
 pub fn field_title(name: &str) -> String {
-    let mut title = String::with_capacity(name.len() + 4);
-    words(name, |word| {
-        if !title.is_empty() {
-            title.push(' ');
-        }
-        for (i, b) in word.bytes().enumerate() {
-            title.push(char::from(if i == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }));
-        }
-    });
+    let mut title = join_words(name, ' ', true);
     title.truncate(120); // ASCII: words are made of ASCII letters and digits
     title
+}
+
+/// The words of `name` joined by `separator`, each in lowercase, or with its first letter in
+/// uppercase when `capitalized`: a field's key and its title.
+fn join_words(name: &str, separator: char, capitalized: bool) -> String {
+    let mut joined = String::with_capacity(name.len() + 4);
+    words(name, |word| {
+        if !joined.is_empty() {
+            joined.push(separator);
+        }
+        for (i, b) in word.bytes().enumerate() {
+            let upper = capitalized && i == 0;
+            joined.push(char::from(if upper { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }));
+        }
+    });
+    joined
 }
 
 /// The words of an ASCII name, split where heck splits them: at anything not a letter or digit,
